@@ -1,0 +1,204 @@
+/**
+ * Evaluation of drafts against a target: greedy speculative decoding on test prompts, acceptance
+ * rate α pooled and per prompt, block efficiency τ, the measured draft/target cost ratio c, the
+ * predicted and measured speed-up, a lossless check against plain greedy decoding, and the
+ * quality of the target's own greedy continuations.
+ *
+ * @module
+ */
+import type { TransformerLM } from "./model.ts";
+import { acceptanceRate, blockEfficiency, greedyDecode, predictedSpeedup, speculativeDecode } from "./speculative.ts";
+
+/** One prompt's outcome for one draft. */
+export interface PromptRecord {
+  draft: string;
+  prompt: number;
+  accepted: number;
+  rejected: number;
+  /** α of this prompt; null when the draft proposed nothing (the target ended at once). */
+  alpha: number | null;
+  generated: number;
+  targetCalls: number;
+  milliseconds: number;
+  /** True when the speculative output equals the target's greedy output. */
+  identical: boolean;
+}
+
+/** Pooled result of one draft. */
+export interface DraftResult {
+  draft: string;
+  parameters: number;
+  accepted: number;
+  rejected: number;
+  alpha: number;
+  /** Mean of the per-prompt α values (prompts with proposals only). */
+  meanPromptAlpha: number;
+  tau: number;
+  costRatio: number;
+  predictedSpeedup: number;
+  /** Plain greedy target time / speculative time over the same prompts. */
+  measuredSpeedup: number;
+  /** Prompts whose speculative output differed from plain greedy decoding (0 when lossless). */
+  mismatches: number;
+}
+
+/** Quality of the target's greedy continuations: a looping target inflates α. */
+export interface TargetQuality {
+  parameters: number;
+  meanLength: number;
+  /** Share of continuations that end in EOS. */
+  eosShare: number;
+  /** Distinct 4-grams / all 4-grams over the continuations (1 = no repetition). */
+  distinct4: number;
+  /** Milliseconds per target forward call of one new token with a KV cache. */
+  msPerCall: number;
+}
+
+/** Everything an evaluation produced. */
+export interface EvaluationResult {
+  gamma: number;
+  maxNewTokens: number;
+  prompts: number;
+  target: TargetQuality;
+  drafts: DraftResult[];
+  records: PromptRecord[];
+  /** The target's greedy continuation of each prompt. */
+  continuations: number[][];
+}
+
+/** Returns distinct 4-grams over all 4-grams of the sequences (1 when there are none). */
+export function distinctNgramRatio(sequences: number[][], n = 4): number {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const tokens of sequences) {
+    for (let i = 0; i + n <= tokens.length; i++) {
+      seen.add(tokens.slice(i, i + n).join(","));
+      total++;
+    }
+  }
+  return total === 0 ? 1 : seen.size / total;
+}
+
+/** Returns milliseconds per single-token forward call of `model`, measured by greedy decoding. */
+function measureCallCost(model: TransformerLM, prompts: number[][], tokens: number): number {
+  let ms = 0, calls = 0;
+  for (const prompt of prompts) {
+    // EOS id −1 never matches, so every prompt runs the full number of calls.
+    const out = greedyDecode(model, prompt, tokens, -1);
+    // The first call also processes the prompt; leave it out of the per-token cost.
+    const first = out.targetMilliseconds / out.targetCalls;
+    ms += out.targetMilliseconds - first;
+    calls += out.targetCalls - 1;
+  }
+  return ms / Math.max(calls, 1);
+}
+
+/**
+ * Evaluates each draft against `target` on `prompts` with lookahead `gamma`. Logs one line per
+ * interval of prompts.
+ */
+export function evaluateDrafts(
+  target: TransformerLM,
+  drafts: { name: string; model: TransformerLM }[],
+  prompts: number[][],
+  options: { gamma: number; maxNewTokens: number; eosId: number; log?: (line: string) => void },
+): EvaluationResult {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const { gamma, maxNewTokens, eosId } = options;
+  if (prompts.length === 0) throw new Error("no test prompts to evaluate");
+  const logEvery = Math.max(1, Math.floor(prompts.length / 10));
+
+  log(`evaluate: target greedy decoding of ${prompts.length} prompts, max ${maxNewTokens} new tokens`);
+  const continuations: number[][] = [];
+  const greedyMs: number[] = [];
+  let targetCallMs = 0, targetCalls = 0;
+  const start = performance.now();
+  prompts.forEach((prompt, i) => {
+    const out = greedyDecode(target, prompt, maxNewTokens, eosId);
+    continuations.push(out.tokens);
+    greedyMs.push(out.milliseconds);
+    if (out.targetCalls > 1) {
+      targetCallMs += out.targetMilliseconds * (out.targetCalls - 1) / out.targetCalls;
+      targetCalls += out.targetCalls - 1;
+    }
+    if ((i + 1) % logEvery === 0) {
+      log(`evaluate: target ${i + 1}/${prompts.length} prompts, ${((performance.now() - start) / 1000).toFixed(0)}s`);
+    }
+  });
+  const lengths = continuations.map((c) => c.length);
+  const target_: TargetQuality = {
+    parameters: target.parameterCount,
+    meanLength: lengths.reduce((a, b) => a + b, 0) / lengths.length,
+    eosShare: continuations.filter((c) => c.at(-1) === eosId).length / continuations.length,
+    distinct4: distinctNgramRatio(continuations),
+    msPerCall: targetCallMs / Math.max(targetCalls, 1),
+  };
+  log(
+    `evaluate: target mean length ${target_.meanLength.toFixed(1)}, EOS share ${target_.eosShare.toFixed(2)}, distinct-4 ${
+      target_.distinct4.toFixed(3)
+    }, ${target_.msPerCall.toFixed(2)} ms per call`,
+  );
+
+  const records: PromptRecord[] = [];
+  const results: DraftResult[] = [];
+  const costPrompts = prompts.slice(0, Math.min(8, prompts.length));
+  for (const { name, model } of drafts) {
+    const draftMsPerCall = measureCallCost(model, costPrompts, Math.min(32, maxNewTokens));
+    const costRatio = draftMsPerCall / target_.msPerCall;
+    let accepted = 0, rejected = 0, mismatches = 0, specMs = 0;
+    const promptAlphas: number[] = [];
+    const draftStart = performance.now();
+    prompts.forEach((prompt, i) => {
+      const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
+      const identical = out.tokens.length === continuations[i].length && out.tokens.every((t, j) => t === continuations[i][j]);
+      if (!identical) mismatches++;
+      accepted += out.accepted;
+      rejected += out.rejected;
+      specMs += out.milliseconds;
+      const alpha = out.accepted + out.rejected > 0 ? out.accepted / (out.accepted + out.rejected) : null;
+      if (alpha !== null) promptAlphas.push(alpha);
+      records.push({
+        draft: name,
+        prompt: i,
+        accepted: out.accepted,
+        rejected: out.rejected,
+        alpha,
+        generated: out.tokens.length,
+        targetCalls: out.targetCalls,
+        milliseconds: out.milliseconds,
+        identical,
+      });
+      if ((i + 1) % logEvery === 0) {
+        log(
+          `evaluate: ${name} ${i + 1}/${prompts.length} prompts, α so far ${
+            (accepted / Math.max(accepted + rejected, 1)).toFixed(4)
+          }, ${((performance.now() - draftStart) / 1000).toFixed(0)}s`,
+        );
+      }
+    });
+    const alpha = acceptanceRate(accepted, rejected);
+    const result: DraftResult = {
+      draft: name,
+      parameters: model.parameterCount,
+      accepted,
+      rejected,
+      alpha,
+      meanPromptAlpha: promptAlphas.reduce((a, b) => a + b, 0) / Math.max(promptAlphas.length, 1),
+      tau: blockEfficiency(alpha, gamma),
+      costRatio,
+      predictedSpeedup: predictedSpeedup(alpha, gamma, costRatio),
+      measuredSpeedup: greedyMs.reduce((a, b) => a + b, 0) / specMs,
+      mismatches,
+    };
+    if (mismatches > 0) {
+      log(`evaluate: ERROR ${name}: ${mismatches} prompts differ from plain greedy decoding of the target`);
+    }
+    log(
+      `evaluate: ${name} α ${alpha.toFixed(4)} (${accepted}/${accepted + rejected}), τ ${result.tau.toFixed(3)}, c ${
+        costRatio.toFixed(3)
+      }, predicted speed-up ${result.predictedSpeedup.toFixed(2)}×, measured ${result.measuredSpeedup.toFixed(2)}×`,
+    );
+    results.push(result);
+  }
+  return { gamma, maxNewTokens, prompts: prompts.length, target: target_, drafts: results, records, continuations };
+}

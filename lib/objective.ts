@@ -1,0 +1,107 @@
+/**
+ * Training objectives: language modelling, supervised fine-tuning, knowledge distillation
+ * (DistillSpec) and AdaSPEC selective distillation. Each turns a batch into a scalar loss.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import type { Batch } from "./data.ts";
+import type { TransformerLM } from "./model.ts";
+import { divergence, type Divergence, logProbs } from "./divergence.ts";
+import { type LossNormalisation, lossDivisor, selectTokens } from "./selection.ts";
+
+/** What a model is trained to do. */
+export type Objective =
+  | { kind: "lm" }
+  | { kind: "sft" }
+  | { kind: "kd"; teacher: TransformerLM; divergence: Divergence }
+  | {
+    kind: "adaspec";
+    teacher: TransformerLM;
+    reference: TransformerLM;
+    divergence: Divergence;
+    /** Selection ratio k: the fraction of valid tokens kept. */
+    k: number;
+    normalisation: LossNormalisation;
+    /** `top` keeps the tokens with the largest ΔL (AdaSPEC); `bottom` the smallest (ablation). */
+    mode: "top" | "bottom";
+  };
+
+/** A loss with statistics for the progress line. */
+export interface LossResult {
+  loss: tf.Scalar;
+  /** Fraction of valid tokens the loss used (AdaSPEC's kept fraction; 1 otherwise). */
+  keptFraction: number;
+}
+
+/** Returns the per-position cross-entropy [N] of `logits` against integer `labels`. */
+export function crossEntropyRows(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  const oneHot = tf.oneHot(labels, logits.shape[1]).toFloat();
+  return tf.neg(tf.sum(tf.logSoftmax(logits).mul(oneHot), -1)) as tf.Tensor1D;
+}
+
+/** Returns Σ values·mask / max(1, Σ mask): a masked mean that is 0, not NaN, when the mask is empty. */
+export function maskedMean(values: tf.Tensor1D, mask: tf.Tensor1D, count: number): tf.Scalar {
+  return tf.sum(values.mul(mask)).div(Math.max(count, 1)) as tf.Scalar;
+}
+
+/** Frozen models' log-probs for a batch, computed outside the gradient. */
+export interface TeacherOutputs {
+  teacher?: tf.Tensor2D;
+  reference?: tf.Tensor2D;
+}
+
+/** Computes the frozen teacher (and reference) log-probs that `objective` needs for `batch`. */
+export function teacherOutputs(objective: Objective, ids: tf.Tensor2D, keyMask: tf.Tensor2D): TeacherOutputs {
+  if (objective.kind === "kd" || objective.kind === "adaspec") {
+    const teacher = tf.tidy(() => logProbs(objective.teacher.forward(ids, keyMask)));
+    const reference = objective.kind === "adaspec"
+      ? tf.tidy(() => logProbs(objective.reference.forward(ids, keyMask)))
+      : undefined;
+    return { teacher, reference };
+  }
+  return {};
+}
+
+/**
+ * Returns the loss of `model` on `batch`. Call inside `tf.variableGrads`; `frozen` comes from
+ * {@link teacherOutputs} and `tensors` are the batch as tensors.
+ */
+export function objectiveLoss(
+  objective: Objective,
+  model: TransformerLM,
+  batch: Batch,
+  tensors: { ids: tf.Tensor2D; keyMask: tf.Tensor2D; labels: tf.Tensor1D; lossMask: tf.Tensor1D },
+  frozen: TeacherOutputs,
+): LossResult {
+  const logits = model.forward(tensors.ids, tensors.keyMask);
+  if (objective.kind === "lm" || objective.kind === "sft") {
+    const rows = crossEntropyRows(logits, tensors.labels);
+    return { loss: maskedMean(rows, tensors.lossMask, batch.validCount), keptFraction: 1 };
+  }
+
+  const draftRows = divergence(objective.divergence, frozen.teacher!, logProbs(logits));
+  if (objective.kind === "kd") {
+    return { loss: maskedMean(draftRows, tensors.lossMask, batch.validCount), keptFraction: 1 };
+  }
+
+  // ΔL is a value, not part of the graph: the selection mask carries no gradient.
+  const referenceRows = tf.tidy(() => divergence(objective.divergence, frozen.teacher!, frozen.reference!).dataSync());
+  const draftValues = draftRows.dataSync();
+  const validPositions: number[] = [];
+  const scores: number[] = [];
+  for (let i = 0; i < batch.lossMask.length; i++) {
+    if (batch.lossMask[i] === 1) {
+      validPositions.push(i);
+      scores.push(draftValues[i] - referenceRows[i]);
+    }
+  }
+  // A batch with no valid token still returns a loss tied to the weights, so gradients are zeros.
+  if (scores.length === 0) return { loss: tf.sum(draftRows).mul(0) as tf.Scalar, keptFraction: 0 };
+  const selection = selectTokens(scores, objective.k, objective.mode);
+  const keep = new Float32Array(batch.lossMask.length);
+  validPositions.forEach((position, j) => (keep[position] = selection.keep[j]));
+  const divisor = lossDivisor(objective.normalisation, scores.length, selection.keptCount, objective.k);
+  const loss = tf.sum(draftRows.mul(tf.tensor1d(keep))).div(divisor) as tf.Scalar;
+  return { loss, keptFraction: selection.keptFraction };
+}
