@@ -15,7 +15,10 @@ export interface ModelShape {
 /** Optimiser budget of one training stage. */
 export interface StageBudget {
   epochs: number;
+  /** Sequences per optimiser step. */
   batchSize: number;
+  /** Sequences per forward pass (gradients accumulate over a step); bounds memory. */
+  microBatchSize: number;
   learningRate: number;
 }
 
@@ -67,27 +70,27 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     gamma: 4,
     target: { layers: 2, width: 32, heads: 2, mlpWidth: 64 },
     draft: { layers: 1, width: 16, heads: 2, mlpWidth: 32 },
-    pretrainTarget: { epochs: 1, batchSize: 8, learningRate: 3e-3 },
-    pretrainDraft: { epochs: 1, batchSize: 8, learningRate: 3e-3 },
-    targetSft: { epochs: 1, batchSize: 8, learningRate: 3e-3 },
-    distill: { epochs: 1, batchSize: 8, learningRate: 3e-3 },
+    pretrainTarget: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
+    pretrainDraft: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
+    targetSft: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
+    distill: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
     k: 0.4,
     seed: 42,
   },
   small: {
     name: "small",
     vocabSize: 512,
-    maxLength: 320,
-    trainExamples: 1200,
-    testPrompts: 80,
-    maxNewTokens: 256,
+    maxLength: 384,
+    trainExamples: 960,
+    testPrompts: 60,
+    maxNewTokens: 192,
     gamma: 4,
     target: { layers: 4, width: 128, heads: 4, mlpWidth: 512 },
     draft: { layers: 1, width: 24, heads: 2, mlpWidth: 96 },
-    pretrainTarget: { epochs: 1, batchSize: 16, learningRate: 1e-3 },
-    pretrainDraft: { epochs: 2, batchSize: 16, learningRate: 3e-3 },
-    targetSft: { epochs: 3, batchSize: 16, learningRate: 5e-4 },
-    distill: { epochs: 3, batchSize: 16, learningRate: 1e-3 },
+    pretrainTarget: { epochs: 1, batchSize: 16, microBatchSize: 8, learningRate: 1e-3 },
+    pretrainDraft: { epochs: 2, batchSize: 16, microBatchSize: 8, learningRate: 3e-3 },
+    targetSft: { epochs: 3, batchSize: 16, microBatchSize: 8, learningRate: 5e-4 },
+    distill: { epochs: 3, batchSize: 16, microBatchSize: 8, learningRate: 1e-3 },
     k: 0.4,
     seed: 42,
   },

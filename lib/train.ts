@@ -22,6 +22,12 @@ export interface TrainConfig extends AdamWConfig {
   logEvery?: number;
   /** Stop after this many steps in total (for quick runs); no limit by default. */
   maxSteps?: number;
+  /**
+   * Sequences per forward pass; a step accumulates gradients over micro-batches, weighting each
+   * by its share of the step's valid tokens. Bounds memory (the wasm heap is limited to a few
+   * GB); equals `batchSize` by default. AdaSPEC's selection pool is one micro-batch.
+   */
+  microBatchSize?: number;
 }
 
 /** What one run did, for the result files. */
@@ -55,13 +61,11 @@ function formatDuration(seconds: number): string {
   return m > 0 ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
 }
 
-/** Runs one batch through the objective and the optimiser; returns the loss and kept fraction. */
-function trainStep(
+function microBatchGrads(
   model: TransformerLM,
-  optimizer: AdamW,
   objective: Objective,
   batch: Batch,
-): { loss: number; keptFraction: number } {
+): { loss: number; keptFraction: number; grads: tf.NamedTensorMap } {
   const tensors = {
     ids: tf.tensor2d(batch.inputs, [batch.size, batch.length], "int32"),
     keyMask: tf.tensor2d(batch.keyMask, [batch.size, batch.length]),
@@ -70,20 +74,61 @@ function trainStep(
   };
   const frozen = teacherOutputs(objective, tensors.ids, tensors.keyMask);
   let keptFraction = 1;
-  const variables = model.variables();
   const { value, grads } = tf.variableGrads(() => {
     const result = objectiveLoss(objective, model, batch, tensors, frozen);
     keptFraction = result.keptFraction;
     return result.loss;
-  }, variables);
+  }, model.variables());
   const loss = value.dataSync()[0];
+  tf.dispose([value, frozen.teacher, frozen.reference, ...Object.values(tensors)]);
   if (!Number.isFinite(loss)) {
-    tf.dispose([value, grads, frozen.teacher, frozen.reference, ...Object.values(tensors)]);
+    tf.dispose(grads);
     throw new Error(`training loss became ${loss}; lower the learning rate or check the data`);
   }
-  optimizer.apply(variables, grads);
-  tf.dispose([value, grads, frozen.teacher, frozen.reference, ...Object.values(tensors)]);
-  return { loss, keptFraction };
+  return { loss, keptFraction, grads };
+}
+
+/** Runs one step over `examples` (split into micro-batches) and applies the optimiser. */
+function trainStep(
+  model: TransformerLM,
+  optimizer: AdamW,
+  objective: Objective,
+  examples: TokenExample[],
+  microBatchSize: number,
+  padId: number,
+  allTokens: boolean,
+): { loss: number; keptFraction: number; tokens: number } {
+  const micro: Batch[] = [];
+  for (let i = 0; i < examples.length; i += microBatchSize) {
+    micro.push(makeBatch(examples.slice(i, i + microBatchSize), padId, allTokens));
+  }
+  const totalValid = micro.reduce((a, b) => a + b.validCount, 0);
+  let loss = 0, keptFraction = 0, tokens = 0;
+  let sum: tf.NamedTensorMap | null = null;
+  for (const batch of micro) {
+    const weight = totalValid > 0 ? batch.validCount / totalValid : 1 / micro.length;
+    const out = microBatchGrads(model, objective, batch);
+    loss += weight * out.loss;
+    keptFraction += weight * out.keptFraction;
+    tokens += batch.keyMask.reduce((a, b) => a + b, 0);
+    if (micro.length === 1) {
+      sum = out.grads;
+      break;
+    }
+    const previous: tf.NamedTensorMap | null = sum;
+    sum = tf.tidy(() => {
+      const next: tf.NamedTensorMap = {};
+      for (const [name, grad] of Object.entries(out.grads)) {
+        next[name] = previous ? previous[name].add(grad.mul(weight)) : grad.mul(weight);
+      }
+      return next;
+    });
+    tf.dispose(out.grads);
+    if (previous) tf.dispose(previous);
+  }
+  optimizer.apply(model.variables(), sum!);
+  tf.dispose(sum!);
+  return { loss, keptFraction, tokens };
 }
 
 /**
@@ -134,8 +179,15 @@ export async function train(
       let epochSteps = 0;
       for (const indices of batchOrder(examples.length, config.batchSize, config.seed, epoch)) {
         if (summary.steps >= plannedSteps) break;
-        const batch = makeBatch(indices.map((i) => examples[i]), options.padId, options.allTokens);
-        const { loss, keptFraction } = trainStep(model, optimizer, objective, batch);
+        const { loss, keptFraction, tokens: stepTokens } = trainStep(
+          model,
+          optimizer,
+          objective,
+          indices.map((i) => examples[i]),
+          config.microBatchSize ?? config.batchSize,
+          options.padId,
+          options.allTokens ?? false,
+        );
         summary.steps++;
         epochSteps++;
         epochLoss += loss;
@@ -143,7 +195,7 @@ export async function train(
         intervalLoss += loss;
         intervalKept += keptFraction;
         intervalSteps++;
-        tokens += batch.keyMask.reduce((a, b) => a + b, 0);
+        tokens += stepTokens;
 
         if (summary.steps % logEvery === 0 || summary.steps === plannedSteps) {
           const elapsed = (performance.now() - start) / 1000;

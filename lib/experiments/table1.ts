@@ -75,7 +75,7 @@ function modelConfig(profile: Profile, shape: ModelShape, vocabSize: number, see
 }
 
 function trainConfig(budget: StageBudget, seed: number): TrainConfig {
-  return { ...budget, seed, weightDecay: 0.1, maxGradNorm: 1.0, logEvery: 10 };
+  return { ...budget, seed, weightDecay: 0.1, maxGradNorm: 1.0, logEvery: 5 };
 }
 
 /** Runs the GSM8K Table 1 pipeline and writes its results; see the module doc for the stages. */
