@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { loadGsm8k, tokenizeExamples } from "../lib/data.ts";
+import { BpeTokenizer } from "../lib/tokenizer.ts";
+import { TransformerLM } from "../lib/model.ts";
+import { train } from "../lib/train.ts";
+import { runTable1 } from "../lib/experiments/table1.ts";
+import { dataDir, setUpBackend } from "./helpers.ts";
+
+await setUpBackend();
+
+async function smallSetUp(count: number) {
+  const texts = (await loadGsm8k(dataDir(), "train")).slice(0, count);
+  const tokenizer = BpeTokenizer.train(texts.map((t) => t.prompt + t.response), { vocabSize: 300 });
+  const { examples } = tokenizeExamples(texts, tokenizer, 320);
+  const config = { vocabSize: tokenizer.vocabSize, contextLength: 320, layers: 1, width: 32, heads: 2, mlpWidth: 64, seed: 1 };
+  return { tokenizer, examples, config };
+}
+
+Deno.test("SFT lowers loss on real GSM8K", async () => {
+  const { tokenizer, examples, config } = await smallSetUp(32);
+  const model = TransformerLM.create(config);
+  const summary = await train(model, examples, { kind: "sft" }, {
+    epochs: 3,
+    batchSize: 8,
+    microBatchSize: 4,
+    learningRate: 3e-3,
+    seed: 1,
+  }, { label: "sft", padId: tokenizer.eosId, log: () => {} });
+  assert.equal(summary.steps, 12);
+  assert.equal(summary.epochLoss.length, 3);
+  assert.ok(summary.epochLoss[2] < summary.epochLoss[0] - 0.3, `loss ${summary.epochLoss.join(" → ")}`);
+  model.dispose();
+});
+
+Deno.test("AdaSPEC keeps about k of the tokens", async () => {
+  const { tokenizer, examples, config } = await smallSetUp(16);
+  const target = TransformerLM.create({ ...config, width: 48, seed: 2 });
+  const reference = TransformerLM.create({ ...config, seed: 3 });
+  const draft = TransformerLM.create({ ...config, seed: 4 });
+  const lines: string[] = [];
+  const summary = await train(draft, examples, {
+    kind: "adaspec",
+    teacher: target,
+    reference,
+    divergence: "fkl",
+    k: 0.4,
+    normalisation: "valid",
+    mode: "top",
+  }, { epochs: 1, batchSize: 8, learningRate: 1e-3, seed: 1, logEvery: 1 }, {
+    label: "adaspec",
+    padId: tokenizer.eosId,
+    log: (line) => lines.push(line),
+  });
+  const kept = summary.epochKeptFraction[0];
+  // The quantile keeps ⌈0.4 n⌉-ish tokens of a pool of hundreds: within a token of 40 %.
+  assert.ok(kept >= 0.4 && kept < 0.41, `kept fraction ${kept}`);
+  assert.ok(lines.some((line) => /step 1\/2 loss \d+\.\d+ kept 0\.4\d+ tok\/s \d+ eta/.test(line)), lines.join("\n"));
+  [target, reference, draft].forEach((m) => m.dispose());
+});
+
+Deno.test("smoke pipeline writes table and reuses cache", async () => {
+  const outDir = await Deno.makeTempDir();
+  const cacheDir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const first = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => lines.push(l) });
+  const tableDir = `${outDir}/smoke/table1`;
+  for (const file of ["config.json", "records.jsonl", "table.md", "table.csv", "target.json"]) {
+    assert.ok((await Deno.stat(`${tableDir}/${file}`)).size > 0, `${file} written`);
+  }
+  assert.deepEqual(first.rows.map((r) => r.method), ["pretrained draft (no distillation)", "DistillSpec", "AdaSPEC"]);
+  for (const row of first.rows) {
+    assert.equal(row.lossless, true, `${row.method} output equals plain greedy decoding`);
+    assert.ok(row.alpha >= 0 && row.alpha <= 1, `${row.method} α in [0, 1]`);
+  }
+  const records = (await Deno.readTextFile(`${tableDir}/records.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(records.length, 3 * first.profile.testPrompts);
+  // The pooled α equals the sum of the per-prompt counts.
+  const ada = records.filter((r) => r.draft === "AdaSPEC");
+  const accepted = ada.reduce((a, r) => a + r.accepted, 0);
+  const rejected = ada.reduce((a, r) => a + r.rejected, 0);
+  assert.equal(first.rows[2].alpha, accepted / (accepted + rejected));
+  const markdown = await Deno.readTextFile(`${tableDir}/table.md`);
+  assert.equal(markdown.trim().split("\n").length, 5, "header, rule and three rows");
+  const csv = await Deno.readTextFile(`${tableDir}/table.csv`);
+  assert.ok(csv.startsWith("task,pair,budget,method,"), csv.slice(0, 80));
+  const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
+  assert.ok(report.includes("| DistillSpec |") && report.includes("| 57.58 |"), "report has the paper's DistillSpec α");
+  const config = JSON.parse(await Deno.readTextFile(`${tableDir}/config.json`));
+  assert.equal(config.backend.name, "wasm");
+
+  const again: string[] = [];
+  const second = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => again.push(l) });
+  assert.equal(again.filter((l) => l.includes("reusing cached checkpoint")).length, 5, again.join("\n"));
+  assert.deepEqual(second.rows.map((r) => r.alpha), first.rows.map((r) => r.alpha));
+  await Deno.remove(outDir, { recursive: true });
+  await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("unknown task and profile rejected", async () => {
+  await assert.rejects(runTable1({ profile: "smoke", dataDir: dataDir(), tasks: ["alpaca"] }), /task alpaca is not available yet/);
+  await assert.rejects(runTable1({ profile: "huge", dataDir: dataDir() }), /unknown profile "huge": use one of smoke, small/);
+});
