@@ -26,7 +26,7 @@ export { countParameters, KvCache, type ModelConfig, parameterShapes, Transforme
 export { decodeSafetensors, encodeSafetensors, loadModel, saveModel } from "./lib/checkpoint.ts";
 export { type Divergence, divergence, forwardKl, jensenShannon, logProbs, reverseKl, totalVariation } from "./lib/divergence.ts";
 export { linearQuantile, type LossNormalisation, lossDivisor, type Selection, selectTokens } from "./lib/selection.ts";
-export { crossEntropyRows, maskedMean, type Objective, objectiveLoss, teacherOutputs } from "./lib/objective.ts";
+export { adaspecLoss, crossEntropyRows, maskedMean, type Objective, objectiveLoss, teacherOutputs } from "./lib/objective.ts";
 export { AdamW, type AdamWConfig } from "./lib/optimizer.ts";
 export { train, type TrainConfig, type TrainSummary, validateTrainConfig } from "./lib/train.ts";
 export {

@@ -80,28 +80,44 @@ export function objectiveLoss(
     return { loss: maskedMean(rows, tensors.lossMask, batch.validCount), keptFraction: 1 };
   }
 
-  const draftRows = divergence(objective.divergence, frozen.teacher!, logProbs(logits));
   if (objective.kind === "kd") {
+    const draftRows = divergence(objective.divergence, frozen.teacher!, logProbs(logits));
     return { loss: maskedMean(draftRows, tensors.lossMask, batch.validCount), keptFraction: 1 };
   }
 
+  return adaspecLoss(frozen.teacher!, logProbs(logits), frozen.reference!, batch.lossMask, objective);
+}
+
+/**
+ * Returns the AdaSPEC loss from teacher, draft and reference log-probs [N, V] and the loss mask
+ * [N]: ΔL(t) = L_draft(t) − L_ref(t) over the valid positions (the pool), keep ΔL at or above
+ * the linear `1 − k` quantile (`top`), and divide the kept Σ L_draft by the normalisation.
+ */
+export function adaspecLoss(
+  teacher: tf.Tensor2D,
+  draft: tf.Tensor2D,
+  reference: tf.Tensor2D,
+  lossMask: ArrayLike<number>,
+  options: { divergence: Divergence; k: number; normalisation: LossNormalisation; mode: "top" | "bottom" },
+): LossResult {
+  const draftRows = divergence(options.divergence, teacher, draft);
   // ΔL is a value, not part of the graph: the selection mask carries no gradient.
-  const referenceRows = tf.tidy(() => divergence(objective.divergence, frozen.teacher!, frozen.reference!).dataSync());
+  const referenceRows = tf.tidy(() => divergence(options.divergence, teacher, reference).dataSync());
   const draftValues = draftRows.dataSync();
   const validPositions: number[] = [];
   const scores: number[] = [];
-  for (let i = 0; i < batch.lossMask.length; i++) {
-    if (batch.lossMask[i] === 1) {
+  for (let i = 0; i < lossMask.length; i++) {
+    if (lossMask[i] === 1) {
       validPositions.push(i);
       scores.push(draftValues[i] - referenceRows[i]);
     }
   }
   // A batch with no valid token still returns a loss tied to the weights, so gradients are zeros.
   if (scores.length === 0) return { loss: tf.sum(draftRows).mul(0) as tf.Scalar, keptFraction: 0 };
-  const selection = selectTokens(scores, objective.k, objective.mode);
-  const keep = new Float32Array(batch.lossMask.length);
+  const selection = selectTokens(scores, options.k, options.mode);
+  const keep = new Float32Array(lossMask.length);
   validPositions.forEach((position, j) => (keep[position] = selection.keep[j]));
-  const divisor = lossDivisor(objective.normalisation, scores.length, selection.keptCount, objective.k);
+  const divisor = lossDivisor(options.normalisation, scores.length, selection.keptCount, options.k);
   const loss = tf.sum(draftRows.mul(tf.tensor1d(keep))).div(divisor) as tf.Scalar;
   return { loss, keptFraction: selection.keptFraction };
 }

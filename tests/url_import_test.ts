@@ -174,12 +174,45 @@ Deno.test("mod.ts imported by URL without import map", async () => {
   const tempDir = await Deno.makeTempDir({ prefix: "adaspec_url_consumer_" });
   try {
     const origin = `http://127.0.0.1:${server.addr.port}`;
+    // The server serves only files inside the repository.
+    const missing = await fetch(`${origin}/no_such_file.ts`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404, "missing file");
+    const escaping = await fetch(`${origin}/lib/..%2fdeno.json`);
+    await escaping.body?.cancel();
+    assert.equal(escaping.status, 400, "path with a .. segment");
+    const module = await fetch(`${origin}/mod.ts`);
+    await module.body?.cancel();
+    assert.equal(module.headers.get("content-type"), "application/typescript", "content type of mod.ts");
+
     await Deno.writeTextFile(`${tempDir}/main.ts`, consumerSource(`${origin}/mod.ts`));
 
-    // --allow-all includes --allow-import, which Deno 2 requires for modules
-    // from hosts outside its default list (deno.land, jsr.io, esm.sh, ...).
+    // The permissions a consumer needs, and no more: --allow-import for the
+    // module host (Deno 2 allows remote imports without it only from a fixed
+    // list of hosts such as deno.land, jsr.io and esm.sh), the data folder's
+    // environment variable, and reads of the GSM8K files and of the wasm
+    // backend's .wasm file in the Deno cache.
+    const allowImport = `--allow-import=127.0.0.1:${server.addr.port}`;
+    const permissions = [allowImport, `--allow-env=${DATA_DIR_ENV}`, "--allow-read"];
+
+    // Type-checks the consumer in Deno's default strict mode against the
+    // library's exported types (remote modules themselves are not checked).
+    const check = await new Deno.Command(Deno.execPath(), {
+      args: ["check", "--no-lock", allowImport, "main.ts"],
+      cwd: tempDir,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(CONSUMER_TIMEOUT_MS),
+    }).output();
+    assert.equal(
+      check.code,
+      0,
+      `deno check of the consumer failed with code ${check.code}; stderr tail:\n` +
+        tail(new TextDecoder().decode(check.stderr), STDERR_TAIL_LINES),
+    );
+
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--no-lock", `--reload=${origin}`, "main.ts"],
+      args: ["run", "--no-lock", `--reload=${origin}`, ...permissions, "main.ts"],
       cwd: tempDir,
       env: { [DATA_DIR_ENV]: dataDir },
       stdout: "piped",

@@ -7,7 +7,7 @@ import { initBackend } from "../lib/backend.ts";
 import { tf } from "../lib/tf.ts";
 import { forwardKl, jensenShannon, logProbs, reverseKl } from "../lib/divergence.ts";
 import { linearQuantile, lossDivisor, selectTokens } from "../lib/selection.ts";
-import { crossEntropyRows, maskedMean } from "../lib/objective.ts";
+import { adaspecLoss, crossEntropyRows, maskedMean } from "../lib/objective.ts";
 import { acceptanceRate, blockEfficiency, countAcceptance, greedyDecode, speculativeDecode } from "../lib/speculative.ts";
 import { acceptProbability, expectedAcceptance, residualDistribution } from "../lib/sampling.ts";
 import { makeBatch, type TokenExample } from "../lib/data.ts";
@@ -106,6 +106,47 @@ Deno.test("selection example loss normalisations", () => {
   assertClose(byValid, 0.270822, TABLE_TOLERANCE, "Σ / N_valid");
   assertClose(byKept, 0.541645, TABLE_TOLERANCE, "Σ / N_kept");
   assertClose(byKValid, 0.677056, TABLE_TOLERANCE, "Σ / (k · N_valid)");
+});
+
+Deno.test("adaspecLoss on the worked example", () => {
+  // Two extra padding rows with random logits: masked out, they must change nothing.
+  const padding = [[9, -3, 0, 1], [-2, 7, 5, 0]];
+  const expected: Record<string, number> = { valid: 0.270822, kept: 0.541645, "k-valid": 0.677056 };
+  for (const normalisation of ["valid", "kept", "k-valid"] as const) {
+    const { loss, keptFraction } = tf.tidy(() => {
+      const result = adaspecLoss(
+        logProbs(tf.tensor2d([...TARGET_LOGITS, ...padding])),
+        logProbs(tf.tensor2d([...DRAFT_LOGITS, ...padding])),
+        logProbs(tf.tensor2d([...REFERENCE_LOGITS, [0, 0, 0, 0], [1, 1, 1, 1]])),
+        [1, 1, 1, 1, 1, 1, 0, 0],
+        { divergence: "fkl", k: SELECTION_K, normalisation, mode: "top" },
+      );
+      return { loss: result.loss.dataSync()[0], keptFraction: result.keptFraction };
+    });
+    assertClose(loss, expected[normalisation], TABLE_TOLERANCE, `loss with ${normalisation} normalisation`);
+    assert.equal(keptFraction, 0.5, "3 of 6 valid tokens kept");
+  }
+});
+
+Deno.test("adaspecLoss gradient only on kept rows", () => {
+  const draftLogits = tf.tensor2d(DRAFT_LOGITS);
+  const grad = tf.grad((logits: tf.Tensor) =>
+    adaspecLoss(
+      logProbs(tf.tensor2d(TARGET_LOGITS)),
+      logProbs(logits as tf.Tensor2D),
+      logProbs(tf.tensor2d(REFERENCE_LOGITS)),
+      [1, 1, 1, 1, 1, 1],
+      { divergence: "fkl", k: SELECTION_K, normalisation: "valid", mode: "top" },
+    ).loss
+  )(draftLogits);
+  const values = grad.arraySync() as number[][];
+  // Rows 1, 5 and 6 (indices 0, 4, 5) are kept; the others get exactly zero gradient.
+  for (const row of [1, 2, 3]) {
+    assert.ok(values[row].every((v) => v === 0), `row ${row + 1} is not kept, gradient ${values[row]}`);
+  }
+  for (const row of [0, 4, 5]) {
+    assert.ok(values[row].some((v) => Math.abs(v) > 1e-4), `row ${row + 1} is kept, gradient ${values[row]}`);
+  }
 });
 
 Deno.test("quantile with distinct values keeps 3 of 6", () => {
