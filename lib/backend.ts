@@ -79,7 +79,10 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
 
   const ok = await tf.setBackend(name);
   if (!ok) {
-    throw new Error(`backend ${name} failed to initialise; try --backend wasm`);
+    const hint = name === "wasm"
+      ? "the wasm backend reads its .wasm file from the Deno cache, so run with --allow-read"
+      : "pick --backend wasm";
+    throw new Error(`backend ${name} failed to initialise (TensorFlow.js printed the cause above); ${hint}`);
   }
   await tf.ready();
   active = { name, version, tfjsVersion: tf.version.tfjs, detail };
