@@ -5,7 +5,15 @@
  * @module
  */
 export { tf } from "./lib/tf.ts";
-export { activeBackend, BACKEND_ENV, type BackendInfo, type BackendName, BACKENDS, initBackend, resolveBackendName } from "./lib/backend.ts";
+export {
+  activeBackend,
+  BACKEND_ENV,
+  type BackendInfo,
+  type BackendName,
+  BACKENDS,
+  initBackend,
+  resolveBackendName,
+} from "./lib/backend.ts";
 export { hashText, Rng, stableStringify } from "./lib/rng.ts";
 export { assertSameTokenizer, BpeTokenizer, type BpeTrainOptions, type TokenizerJSON } from "./lib/tokenizer.ts";
 export {
@@ -22,11 +30,33 @@ export {
   type TokenExample,
   tokenizeExamples,
 } from "./lib/data.ts";
-export { countParameters, KvCache, type ModelConfig, parameterShapes, TransformerLM, validateModelConfig } from "./lib/model.ts";
+export {
+  countParameters,
+  KvCache,
+  type ModelConfig,
+  parameterShapes,
+  TransformerLM,
+  validateModelConfig,
+} from "./lib/model.ts";
 export { decodeSafetensors, encodeSafetensors, loadModel, saveModel } from "./lib/checkpoint.ts";
-export { type Divergence, divergence, forwardKl, jensenShannon, logProbs, reverseKl, totalVariation } from "./lib/divergence.ts";
-export { linearQuantile, type LossNormalisation, lossDivisor, type Selection, selectTokens } from "./lib/selection.ts";
-export { adaspecLoss, crossEntropyRows, maskedMean, type Objective, objectiveLoss, teacherOutputs } from "./lib/objective.ts";
+export {
+  type Divergence,
+  divergence,
+  forwardKl,
+  jensenShannon,
+  logProbs,
+  reverseKl,
+  totalVariation,
+} from "./lib/divergence.ts";
+export { linearQuantile, lossDivisor, type LossNormalisation, type Selection, selectTokens } from "./lib/selection.ts";
+export {
+  adaspecLoss,
+  crossEntropyRows,
+  maskedMean,
+  type Objective,
+  objectiveLoss,
+  teacherOutputs,
+} from "./lib/objective.ts";
 export { AdamW, type AdamWConfig } from "./lib/optimizer.ts";
 export { train, type TrainConfig, type TrainSummary, validateTrainConfig } from "./lib/train.ts";
 export {
@@ -39,7 +69,14 @@ export {
   speculativeDecode,
 } from "./lib/speculative.ts";
 export { acceptProbability, expectedAcceptance, residualDistribution, sampleIndex } from "./lib/sampling.ts";
-export { distinctNgramRatio, type DraftResult, evaluateDrafts, type EvaluationResult, type PromptRecord, type TargetQuality } from "./lib/evaluate.ts";
+export {
+  distinctNgramRatio,
+  type DraftResult,
+  evaluateDrafts,
+  type EvaluationResult,
+  type PromptRecord,
+  type TargetQuality,
+} from "./lib/evaluate.ts";
 export { getProfile, type ModelShape, type Profile, PROFILES, type StageBudget } from "./lib/profiles.ts";
 export { runTable1, type Table1Options, type Table1Result, type Table1Row } from "./lib/experiments/table1.ts";
 export { histogramSvg, overlaidHistogramSvg, type Row, toCsv, toMarkdown } from "./lib/report.ts";

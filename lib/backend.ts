@@ -14,7 +14,7 @@ export type BackendName = typeof BACKENDS[number];
 /** The environment variable that selects the backend when no option is given. */
 export const BACKEND_ENV = "ADASPEC_BACKEND";
 
-/** What runs the tensors: written into every result. */
+/** Backend name and versions, written into every result. */
 export interface BackendInfo {
   /** Backend name as TensorFlow.js reports it (`wasm`, `cpu`, `tensorflow`, `webgpu`). */
   name: BackendName;
@@ -102,7 +102,7 @@ async function importNativeBinding(): Promise<{ version: string; detail: string 
     try {
       patched.isNullOrUndefined = (value: unknown) => value === null || value === undefined;
     } catch {
-      // NOTE: if node:util is frozen the binding may still fail; the error below says so.
+      // NOTE: if node:util is frozen the binding may still fail, and the error below reports it.
     }
   }
   const failures: string[] = [];

@@ -33,10 +33,15 @@ export function encodeSafetensors(
 }
 
 /** Parses a safetensors file; rejects other dtypes and out-of-range offsets with the tensor name. */
-export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Map<string, { shape: number[]; data: Float32Array }> {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = "safetensors",
+): Map<string, { shape: number[]; data: Float32Array }> {
   if (bytes.length < 8) throw new Error(`${source}: file too short to be safetensors`);
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  if (8 + headerLength > bytes.length) throw new Error(`${source}: header length ${headerLength} exceeds the file size`);
+  if (8 + headerLength > bytes.length) {
+    throw new Error(`${source}: header length ${headerLength} exceeds the file size`);
+  }
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
@@ -47,11 +52,15 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Ma
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") continue;
-    if (entry.dtype !== "F32") throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}; only F32 is supported`);
+    if (entry.dtype !== "F32") {
+      throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}; only F32 is supported`);
+    }
     const [start, end] = entry.data_offsets;
     const size = entry.shape.reduce((a, b) => a * b, 1);
     if (end - start !== size * 4 || base + end > bytes.length) {
-      throw new Error(`${source}: tensor "${name}" has offsets [${start}, ${end}] that do not fit shape [${entry.shape}]; the file is damaged`);
+      throw new Error(
+        `${source}: tensor "${name}" has offsets [${start}, ${end}] that do not fit shape [${entry.shape}]; the file is damaged`,
+      );
     }
     const copy = bytes.slice(base + start, base + end);
     tensors.set(name, { shape: entry.shape, data: new Float32Array(copy.buffer) });

@@ -134,9 +134,9 @@ export function evaluateDrafts(
     msPerCall: targetCallMs / Math.max(targetCalls, 1),
   };
   log(
-    `evaluate: target mean length ${target_.meanLength.toFixed(1)}, EOS share ${target_.eosShare.toFixed(2)}, distinct-4 ${
-      target_.distinct4.toFixed(3)
-    }, ${target_.msPerCall.toFixed(2)} ms per call`,
+    `evaluate: target mean length ${target_.meanLength.toFixed(1)}, EOS share ${
+      target_.eosShare.toFixed(2)
+    }, distinct-4 ${target_.distinct4.toFixed(3)}, ${target_.msPerCall.toFixed(2)} ms per call`,
   );
 
   const records: PromptRecord[] = [];
@@ -150,7 +150,8 @@ export function evaluateDrafts(
     const draftStart = performance.now();
     prompts.forEach((prompt, i) => {
       const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
-      const identical = out.tokens.length === continuations[i].length && out.tokens.every((t, j) => t === continuations[i][j]);
+      const identical = out.tokens.length === continuations[i].length &&
+        out.tokens.every((t, j) => t === continuations[i][j]);
       if (!identical) mismatches++;
       accepted += out.accepted;
       rejected += out.rejected;

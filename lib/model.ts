@@ -149,12 +149,19 @@ export class TransformerLM {
   }
 
   /** Creates a model from named weight arrays, checking every name and shape against the config. */
-  static fromWeights(config: ModelConfig, weights: Map<string, { shape: number[]; data: Float32Array }>): TransformerLM {
+  static fromWeights(
+    config: ModelConfig,
+    weights: Map<string, { shape: number[]; data: Float32Array }>,
+  ): TransformerLM {
     validateModelConfig(config);
     const params = new Map<string, tf.Variable>();
     for (const [name, shape] of parameterShapes(config)) {
       const weight = weights.get(name);
-      if (!weight) throw new Error(`checkpoint lacks weight "${name}" that the config requires; was it saved with another config?`);
+      if (!weight) {
+        throw new Error(
+          `checkpoint lacks weight "${name}" that the config requires; was it saved with another config?`,
+        );
+      }
       if (weight.shape.join(",") !== shape.join(",")) {
         throw new Error(
           `checkpoint weight "${name}" has shape [${weight.shape}] but the config needs [${shape}]; load it with the config it was saved with`,
@@ -279,8 +286,7 @@ export class TransformerLM {
     const keys: tf.Tensor4D[] = [];
     const values: tf.Tensor4D[] = [];
     let x = input;
-    const toHeads = (t: tf.Tensor2D) =>
-      t.reshape([batch, length, h, dh]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    const toHeads = (t: tf.Tensor2D) => t.reshape([batch, length, h, dh]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
 
     for (let l = 0; l < layers; l++) {
       const p = (name: string) => this.#p(`h${l}.${name}`);

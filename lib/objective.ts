@@ -7,10 +7,10 @@
 import { tf } from "./tf.ts";
 import type { Batch } from "./data.ts";
 import type { TransformerLM } from "./model.ts";
-import { divergence, type Divergence, logProbs } from "./divergence.ts";
-import { type LossNormalisation, lossDivisor, selectTokens } from "./selection.ts";
+import { type Divergence, divergence, logProbs } from "./divergence.ts";
+import { lossDivisor, type LossNormalisation, selectTokens } from "./selection.ts";
 
-/** What a model is trained to do. */
+/** Training objective of one stage. */
 export type Objective =
   | { kind: "lm" }
   | { kind: "sft" }

@@ -52,8 +52,8 @@ export interface Profile {
 }
 
 /**
- * The profiles. `smoke` runs every code path in about a minute with meaningless numbers; `small`
- * is sized for a 2-core CPU: target/draft parameter ratio above 30×, about an hour on wasm.
+ * The profiles. `smoke` runs every code path in seconds, and its numbers mean nothing. `small` is
+ * sized for a 2-core CPU, with a target/draft parameter ratio above 30×.
  *
  * NOTE: the learning rates are larger than the authors' (1e-5 for the target, 3e-4 for
  * distillation) because these models start far less trained; they were set once for these

@@ -111,15 +111,9 @@ export function toMarkdown(rows: Row[], options: MarkdownOptions = {}): string {
   const columns = resolveColumns(rows, options.columns, "toMarkdown");
   const table = aq.from(rows, columns);
 
-  const columnValues = columns.map((column) =>
-    Array.from(table.array(column) as ArrayLike<unknown>)
-  );
-  const cells = columnValues.map((values) =>
-    values.map((value) => formatMarkdownCell(value, digits))
-  );
-  const alignments = columnValues.map((values) =>
-    isNumericColumn(values) ? "---:" : "---"
-  );
+  const columnValues = columns.map((column) => Array.from(table.array(column) as ArrayLike<unknown>));
+  const cells = columnValues.map((values) => values.map((value) => formatMarkdownCell(value, digits)));
+  const alignments = columnValues.map((values) => isNumericColumn(values) ? "---:" : "---");
 
   const lines = [
     markdownLine(columns.map(escapeMarkdownCell)),
@@ -305,9 +299,7 @@ function escapeMarkdownCell(text: string): string {
 }
 
 function isNumericColumn(values: unknown[]): boolean {
-  const present = values.filter((value) =>
-    value !== null && value !== undefined
-  );
+  const present = values.filter((value) => value !== null && value !== undefined);
   return present.length > 0 &&
     present.every((value) => typeof value === "number");
 }

@@ -16,7 +16,9 @@
  * ```
  */
 export function acceptProbability(p: ArrayLike<number>, q: ArrayLike<number>, y: number): number {
-  if (!(q[y] > 0)) throw new Error(`draft proposed token ${y} with probability ${q[y]}; a sampled token must have q > 0`);
+  if (!(q[y] > 0)) {
+    throw new Error(`draft proposed token ${y} with probability ${q[y]}; a sampled token must have q > 0`);
+  }
   return Math.min(1, p[y] / q[y]);
 }
 

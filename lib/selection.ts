@@ -60,7 +60,12 @@ export function selectTokens(scores: ArrayLike<number>, k: number, mode: "top" |
 export type LossNormalisation = "valid" | "k-valid" | "kept";
 
 /** Returns the divisor of the summed kept loss for a normalisation. */
-export function lossDivisor(normalisation: LossNormalisation, validCount: number, keptCount: number, k: number): number {
+export function lossDivisor(
+  normalisation: LossNormalisation,
+  validCount: number,
+  keptCount: number,
+  k: number,
+): number {
   switch (normalisation) {
     case "valid":
       return Math.max(validCount, 1);

@@ -36,13 +36,20 @@ function checkPrompt(model: TransformerLM, prompt: number[], maxNewTokens: numbe
   if (prompt.length === 0) throw new Error("empty prompt: give at least one token");
   const room = model.config.contextLength - prompt.length;
   if (room < 1) {
-    throw new Error(`prompt of ${prompt.length} tokens leaves no room in the context length ${model.config.contextLength}`);
+    throw new Error(
+      `prompt of ${prompt.length} tokens leaves no room in the context length ${model.config.contextLength}`,
+    );
   }
   return Math.min(maxNewTokens, room);
 }
 
 /** Decodes greedily with `model` alone (ties go to the lowest token id). */
-export function greedyDecode(model: TransformerLM, prompt: number[], maxNewTokens: number, eosId: number): DecodeResult {
+export function greedyDecode(
+  model: TransformerLM,
+  prompt: number[],
+  maxNewTokens: number,
+  eosId: number,
+): DecodeResult {
   const budget = checkPrompt(model, prompt, maxNewTokens);
   const start = performance.now();
   const vocab = model.config.vocabSize;
@@ -93,7 +100,10 @@ export function speculativeDecode(
       `target and draft vocabularies differ (${target.config.vocabSize} vs ${draft.config.vocabSize}); train both with one tokenizer`,
     );
   }
-  const budget = Math.min(checkPrompt(target, prompt, options.maxNewTokens), checkPrompt(draft, prompt, options.maxNewTokens));
+  const budget = Math.min(
+    checkPrompt(target, prompt, options.maxNewTokens),
+    checkPrompt(draft, prompt, options.maxNewTokens),
+  );
   const vocab = target.config.vocabSize;
   const start = performance.now();
   const sequence = [...prompt];

@@ -53,8 +53,7 @@ const PRETOKENIZER_NAME = "gpt2-single-digits-v1";
  *
  * Together these match every code point, so no input text is dropped.
  */
-const PRETOKENIZE_PATTERN =
-  /'(?:[sdmt]|ll|ve|re)| ?[\p{L}\p{M}]+| ?\p{N}| ?[^\s\p{L}\p{M}\p{N}]+|\s+(?!\S)|\s+/gu;
+const PRETOKENIZE_PATTERN = /'(?:[sdmt]|ll|ve|re)| ?[\p{L}\p{M}]+| ?\p{N}| ?[^\s\p{L}\p{M}\p{N}]+|\s+(?!\S)|\s+/gu;
 
 /** Maximum number of chunks kept in the per-tokenizer encode cache before it is cleared. */
 const ENCODE_CACHE_LIMIT = 200_000;
@@ -351,9 +350,7 @@ export class BpeTokenizer {
     const bytes = Number.isInteger(id) ? this.#tokenBytes[id] : undefined;
     if (bytes === undefined) {
       throw new RangeError(
-        `Invalid token id ${id}: ids must be integers from 0 to ${
-          this.vocabSize - 1
-        }. ` +
+        `Invalid token id ${id}: ids must be integers from 0 to ${this.vocabSize - 1}. ` +
           `Decode ids only with the tokenizer that produced them.`,
       );
     }
@@ -424,9 +421,7 @@ export class BpeTokenizer {
       json = JSON.parse(text);
     } catch (error) {
       throw new Error(
-        `Tokenizer file ${path} is not valid JSON (${
-          (error as Error).message
-        }). ` +
+        `Tokenizer file ${path} is not valid JSON (${(error as Error).message}). ` +
           `Write it again with BpeTokenizer.save.`,
         { cause: error },
       );
@@ -577,9 +572,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     invalidField(
       "(root)",
-      `must be an object, got ${
-        Array.isArray(json) ? "an array" : String(json)
-      }`,
+      `must be an object, got ${Array.isArray(json) ? "an array" : String(json)}`,
     );
   }
   const record = json as Record<string, unknown>;
@@ -596,9 +589,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   if (record.pretokenizer !== PRETOKENIZER_NAME) {
     invalidField(
       "pretokenizer",
-      `must be "${PRETOKENIZER_NAME}", got ${
-        JSON.stringify(record.pretokenizer)
-      }`,
+      `must be "${PRETOKENIZER_NAME}", got ${JSON.stringify(record.pretokenizer)}`,
     );
   }
 
@@ -609,9 +600,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   ) {
     invalidField(
       "specialTokens",
-      `must be ${JSON.stringify(SPECIAL_TOKENS)}, got ${
-        JSON.stringify(specials)
-      }`,
+      `must be ${JSON.stringify(SPECIAL_TOKENS)}, got ${JSON.stringify(specials)}`,
     );
   }
 
@@ -619,9 +608,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   if (!Array.isArray(rawMerges)) {
     invalidField(
       "merges",
-      `must be an array of [leftId, rightId] pairs, got ${
-        JSON.stringify(rawMerges)
-      }`,
+      `must be an array of [leftId, rightId] pairs, got ${JSON.stringify(rawMerges)}`,
     );
   }
   const merges: [number, number][] = [];
@@ -629,9 +616,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   rawMerges.forEach((pair: unknown, i: number) => {
     const newId = FIRST_MERGE_ID + i;
     const isValid = Array.isArray(pair) && pair.length === 2 &&
-      pair.every((id) =>
-        Number.isInteger(id) && id >= FIRST_BYTE_ID && id < newId
-      );
+      pair.every((id) => Number.isInteger(id) && id >= FIRST_BYTE_ID && id < newId);
     if (!isValid) {
       invalidField(
         `merges[${i}]`,
@@ -655,9 +640,7 @@ function validateTokenizerJSON(json: unknown): [number, number][] {
   if (record.vocabSize !== expectedSize) {
     invalidField(
       "vocabSize",
-      `must be ${expectedSize} (${FIRST_MERGE_ID} + ${merges.length} merges), got ${
-        JSON.stringify(record.vocabSize)
-      }`,
+      `must be ${expectedSize} (${FIRST_MERGE_ID} + ${merges.length} merges), got ${JSON.stringify(record.vocabSize)}`,
     );
   }
   validateVocabSize(expectedSize);

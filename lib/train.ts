@@ -30,7 +30,7 @@ export interface TrainConfig extends AdamWConfig {
   microBatchSize?: number;
 }
 
-/** What one run did, for the result files. */
+/** Summary of one training run, for the result files. */
 export interface TrainSummary {
   steps: number;
   epochs: number;

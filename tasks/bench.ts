@@ -52,7 +52,12 @@ function trainingStep(shape: ModelShape, vocabSize: number, batch: number, lengt
   }, steps);
   // Model FLOPs of a training step: 6 per parameter per token (forward 2, backward 4).
   const flops = 6 * model.parameterCount * batch * length;
-  const result = { parameters: model.parameterCount, msPerStep: ms, tokensPerSecond: (batch * length * 1000) / ms, modelGflops: flops / ms / 1e6 };
+  const result = {
+    parameters: model.parameterCount,
+    msPerStep: ms,
+    tokensPerSecond: (batch * length * 1000) / ms,
+    modelGflops: flops / ms / 1e6,
+  };
   optimizer.dispose();
   model.dispose();
   tf.dispose([ids, labels, mask]);
@@ -113,17 +118,27 @@ async function main(): Promise<number> {
   }
   const backend = await initBackend(values.backend);
   const profile = PROFILES.small;
-  console.log(`bench: backend ${backend.name} ${backend.version} (${backend.detail}), ${navigator.hardwareConcurrency} cores`);
+  console.log(
+    `bench: backend ${backend.name} ${backend.version} (${backend.detail}), ${navigator.hardwareConcurrency} cores`,
+  );
   const peak = peakMatMul();
   console.log(`bench: peak matMul 1024³ ${peak.toFixed(1)} GFLOP/s`);
-  const result: Record<string, unknown> = { backend, date: new Date().toISOString(), cores: navigator.hardwareConcurrency, peakGflops: peak, ...numbers };
+  const result: Record<string, unknown> = {
+    backend,
+    date: new Date().toISOString(),
+    cores: navigator.hardwareConcurrency,
+    peakGflops: peak,
+    ...numbers,
+  };
   for (const [role, shape] of [["target", profile.target], ["draft", profile.draft]] as const) {
     const step = trainingStep(shape, profile.vocabSize, numbers.batch, numbers.length, numbers.steps);
     const decode = decoding(shape, profile.vocabSize, profile.maxLength);
     console.log(
-      `bench: ${role} ${step.parameters} parameters: train ${step.msPerStep.toFixed(0)} ms/step, ${step.tokensPerSecond.toFixed(0)} tok/s, model ${
-        step.modelGflops.toFixed(2)
-      } GFLOP/s (MFU ${(100 * step.modelGflops / peak).toFixed(1)} %); greedy decoding ${decode.tokensPerSecond.toFixed(0)} tok/s`,
+      `bench: ${role} ${step.parameters} parameters: train ${step.msPerStep.toFixed(0)} ms/step, ${
+        step.tokensPerSecond.toFixed(0)
+      } tok/s, model ${step.modelGflops.toFixed(2)} GFLOP/s (MFU ${
+        (100 * step.modelGflops / peak).toFixed(1)
+      } %); greedy decoding ${decode.tokensPerSecond.toFixed(0)} tok/s`,
     );
     result[role] = { ...step, mfu: step.modelGflops / peak, decode };
   }

@@ -1,5 +1,6 @@
 /**
- * `deno task reproduce`: regenerates the paper's tables at a chosen scale and writes a report.
+ * `deno task reproduce`: regenerates the AdaSPEC paper's tables at a chosen scale and writes a
+ * report beside the published numbers.
  *
  * @module
  */

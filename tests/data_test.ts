@@ -35,7 +35,10 @@ Deno.test("loss mask covers response and EOS only", () => {
   const [example] = examples;
   assert.deepEqual([...example.ids], [...prompt, ...response, tokenizer.eosId]);
   assert.equal(example.promptLength, prompt.length);
-  const batch = makeBatch([example, { ids: Int32Array.from([7, 8]), promptLength: 1, truncated: false }], tokenizer.eosId);
+  const batch = makeBatch(
+    [example, { ids: Int32Array.from([7, 8]), promptLength: 1, truncated: false }],
+    tokenizer.eosId,
+  );
   const n = example.ids.length - 1;
   assert.equal(batch.length, n);
   // Label t is token t + 1; response labels start at t = promptLength − 1.

@@ -2,7 +2,7 @@
 import { initBackend } from "../lib/backend.ts";
 import { type ModelConfig, TransformerLM } from "../lib/model.ts";
 
-/** The data folder: ADASPEC_DATA_DIR, else ../shared/data beside the repository. */
+/** Returns the data folder: ADASPEC_DATA_DIR, else ../shared/data beside the repository. */
 export function dataDir(): string {
   const dir = Deno.env.get("ADASPEC_DATA_DIR") ?? new URL("../../shared/data", import.meta.url).pathname;
   try {

@@ -119,6 +119,7 @@ async function executeNotebook(
 }
 
 function describeError(cellIndex: number, cell: NotebookCell, output: NotebookOutput): string {
+  // deno-lint-ignore no-control-regex -- tracebacks carry ANSI colour codes.
   const traceback = (output.traceback ?? []).join("\n").replace(/\x1b\[[0-9;]*m/g, "");
   return [
     `cell ${cellIndex} raised ${output.ename ?? "an error"}: ${output.evalue ?? ""}`,

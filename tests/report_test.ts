@@ -11,19 +11,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { DOMParser } from "linkedom";
 
-import {
-  histogramSvg,
-  overlaidHistogramSvg,
-  type Row,
-  toCsv,
-  toMarkdown,
-} from "../lib/report.ts";
-import {
-  readJsonFile,
-  writeBytesAtomic,
-  writeJsonLines,
-  writeTextAtomic,
-} from "../lib/fs.ts";
+import { histogramSvg, overlaidHistogramSvg, type Row, toCsv, toMarkdown } from "../lib/report.ts";
+import { readJsonFile, writeBytesAtomic, writeJsonLines, writeTextAtomic } from "../lib/fs.ts";
 
 const SNAPSHOT_PATH = new URL("./snapshots/histogram.svg", import.meta.url);
 

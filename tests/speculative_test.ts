@@ -5,8 +5,24 @@ import { scaledModel, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
 
-const targetConfig: ModelConfig = { vocabSize: 40, contextLength: 64, layers: 2, width: 32, heads: 4, mlpWidth: 64, seed: 11 };
-const draftConfig: ModelConfig = { vocabSize: 40, contextLength: 64, layers: 1, width: 16, heads: 2, mlpWidth: 32, seed: 12 };
+const targetConfig: ModelConfig = {
+  vocabSize: 40,
+  contextLength: 64,
+  layers: 2,
+  width: 32,
+  heads: 4,
+  mlpWidth: 64,
+  seed: 11,
+};
+const draftConfig: ModelConfig = {
+  vocabSize: 40,
+  contextLength: 64,
+  layers: 1,
+  width: 16,
+  heads: 2,
+  mlpWidth: 32,
+  seed: 12,
+};
 const prompts = [[5, 9, 2], [17], [33, 33, 33, 1, 8, 21], [2, 4, 6, 8, 10, 12, 14]];
 
 Deno.test("speculative output equals target greedy", () => {

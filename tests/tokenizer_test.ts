@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
-import {
-  assertSameTokenizer,
-  BpeTokenizer,
-  type TokenizerJSON,
-} from "../lib/tokenizer.ts";
+import { assertSameTokenizer, BpeTokenizer, type TokenizerJSON } from "../lib/tokenizer.ts";
 
 /** Directory with the shared data sets: $ADASPEC_DATA_DIR, else ../shared/data from the repository root. */
 function dataDir(): string {
@@ -32,9 +28,7 @@ async function readGsm8kTrain(): Promise<GsmRecord[]> {
       { cause: error },
     );
   }
-  return text.split("\n").filter((line) => line.trim() !== "").map((line) =>
-    JSON.parse(line)
-  );
+  return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
 }
 
 /** Token id of a single byte, computed from the documented layout: id 0 is special, bytes follow. */

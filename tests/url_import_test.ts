@@ -243,7 +243,10 @@ Deno.test("mod.ts imported by URL without import map", async () => {
     // token limit, so it always emits at least one token.
     assert.ok(result.accepted + result.rejected > 0, "no draft token was judged");
     assert.ok(result.generated >= 1, `generated ${result.generated} tokens, expected at least 1`);
-    assert.ok(result.generated <= MAX_NEW_TOKENS, `generated ${result.generated} tokens, over the limit ${MAX_NEW_TOKENS}`);
+    assert.ok(
+      result.generated <= MAX_NEW_TOKENS,
+      `generated ${result.generated} tokens, over the limit ${MAX_NEW_TOKENS}`,
+    );
     assert.ok(result.generated >= result.targetCalls, "each target call emits at least one token");
     assert.ok(
       result.generated >= result.accepted + result.rejected,

@@ -8,7 +8,13 @@ import { tf } from "../lib/tf.ts";
 import { forwardKl, jensenShannon, logProbs, reverseKl } from "../lib/divergence.ts";
 import { linearQuantile, lossDivisor, selectTokens } from "../lib/selection.ts";
 import { adaspecLoss, crossEntropyRows, maskedMean } from "../lib/objective.ts";
-import { acceptanceRate, blockEfficiency, countAcceptance, greedyDecode, speculativeDecode } from "../lib/speculative.ts";
+import {
+  acceptanceRate,
+  blockEfficiency,
+  countAcceptance,
+  greedyDecode,
+  speculativeDecode,
+} from "../lib/speculative.ts";
 import { acceptProbability, expectedAcceptance, residualDistribution } from "../lib/sampling.ts";
 import { makeBatch, type TokenExample } from "../lib/data.ts";
 import { type ModelConfig, parameterShapes, TransformerLM } from "../lib/model.ts";
@@ -224,7 +230,11 @@ Deno.test("maskedMean all labels masked", () => {
 // 2 response and 3 padding label positions. EOS is id 0 and also pads.
 const PAD_ID = 0;
 const SHORT_EXAMPLE: TokenExample = { ids: Int32Array.from([4, 5, 6, 7, 0]), promptLength: 3, truncated: false };
-const LONG_EXAMPLE: TokenExample = { ids: Int32Array.from([4, 5, 6, 1, 2, 3, 7, 0]), promptLength: 3, truncated: false };
+const LONG_EXAMPLE: TokenExample = {
+  ids: Int32Array.from([4, 5, 6, 1, 2, 3, 7, 0]),
+  promptLength: 3,
+  truncated: false,
+};
 const INVARIANCE_VOCAB = 8;
 
 /** Returns batch logits [size·length, V], redrawn at the positions where `lossMask` is 0 when `noiseSeed` is given. */
@@ -336,7 +346,15 @@ Deno.test("blockEfficiency known values", () => {
 // weights are zero, so the residual stream is wte[token] + wpe[position]. wte is the identity, and
 // wpe[p] = 10 · e_{choice[p]}. The final LayerNorm (gain 1, bias 0) keeps choice[p] the largest
 // entry, and the tied head reads entry j as the logit of token j.
-const DECODE_CONFIG: ModelConfig = { vocabSize: 8, contextLength: 8, layers: 1, width: 8, heads: 2, mlpWidth: 8, seed: 0 };
+const DECODE_CONFIG: ModelConfig = {
+  vocabSize: 8,
+  contextLength: 8,
+  layers: 1,
+  width: 8,
+  heads: 2,
+  mlpWidth: 8,
+  seed: 0,
+};
 const EOS_ID = 0;
 const PROMPT = [5];
 

@@ -1,7 +1,8 @@
 /**
- * Table 1 on GSM8K for one model pair: pretrain target and draft on the training text, fine-tune
- * the target, distil the reference (DistillSpec, forward KL on every response token), train the
- * AdaSPEC draft from the same pretrained draft, and evaluate α of both by speculative decoding.
+ * Table 1 on GSM8K for one model pair. The pipeline pretrains target and draft on the training
+ * text and fine-tunes the target. It distils the reference (DistillSpec, forward KL on every
+ * response token) and trains the AdaSPEC draft from the same pretrained draft. Then it evaluates
+ * α of both by speculative decoding.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { train, type TrainConfig } from "../train.ts";
 import type { Objective } from "../objective.ts";
 import { getProfile, type ModelShape, type Profile, type StageBudget } from "../profiles.ts";
 import { runStage, saveEpochCheckpoint, type StageResult } from "../stage.ts";
-import { type EvaluationResult, evaluateDrafts } from "../evaluate.ts";
+import { evaluateDrafts, type EvaluationResult } from "../evaluate.ts";
 import { hashText } from "../rng.ts";
 import { Rng } from "../rng.ts";
 import { writeJsonLines, writeTextAtomic } from "../fs.ts";
@@ -35,7 +36,7 @@ export interface Table1Options {
   cacheDir?: string;
   /** Tasks to run; only `gsm8k` is available. */
   tasks?: string[];
-  /** Where progress lines go; stderr by default. */
+  /** Receiver of progress lines; stderr by default. */
   log?: (line: string) => void;
 }
 
@@ -57,7 +58,7 @@ export interface Table1Row extends Row {
   paper_alpha: number | null;
 }
 
-/** What {@link runTable1} returns: the rows, the evaluation, and where files went. */
+/** Result of {@link runTable1}: the rows, the evaluation, and the output folder. */
 export interface Table1Result {
   rows: Table1Row[];
   evaluation: EvaluationResult;
@@ -92,7 +93,9 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   const outDir = `${options.outDir ?? "results"}/${profile.name}`;
   const start = performance.now();
   const backend = await initBackend(options.backend);
-  log(`table1: profile ${profile.name}, backend ${backend.name} ${backend.version} (${backend.detail}), data ${dataDir}`);
+  log(
+    `table1: profile ${profile.name}, backend ${backend.name} ${backend.version} (${backend.detail}), data ${dataDir}`,
+  );
 
   // Data: a seeded sample of the training split; the first test prompts.
   const allTrain = await loadGsm8k(dataDir, "train");
@@ -116,11 +119,18 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   const { examples, truncated } = tokenizeExamples(trainTexts, tokenizer, profile.maxLength);
   const meanLength = examples.reduce((a, e) => a + e.ids.length, 0) / examples.length;
   log(
-    `data: ${examples.length} training examples, mean ${meanLength.toFixed(1)} tokens, ${truncated} truncated to ${profile.maxLength} tokens`,
+    `data: ${examples.length} training examples, mean ${
+      meanLength.toFixed(1)
+    } tokens, ${truncated} truncated to ${profile.maxLength} tokens`,
   );
   const testPrompts = test.map((e) => tokenizer.encode(e.prompt));
   const eosId = tokenizer.eosId;
-  const common = { dataKey, tokenizer: tokenizer.fingerprint(), maxLength: profile.maxLength, trainExamples: profile.trainExamples };
+  const common = {
+    dataKey,
+    tokenizer: tokenizer.fingerprint(),
+    maxLength: profile.maxLength,
+    trainExamples: profile.trainExamples,
+  };
 
   // Each stage is cached under a hash of its inputs and its parents' keys.
   const stage = (
@@ -134,7 +144,16 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     allTokens = false,
   ) => {
     const config = modelConfig(profile, shape, vocabSize, seed);
-    const inputs = { ...common, config, budget, allTokens, parents: parents.map((p) => p.key), init: init?.key ?? null, objective: objective(parents).kind, k: profile.k };
+    const inputs = {
+      ...common,
+      config,
+      budget,
+      allTokens,
+      parents: parents.map((p) => p.key),
+      init: init?.key ?? null,
+      objective: objective(parents).kind,
+      k: profile.k,
+    };
     return runStage(cacheDir, name, inputs, async (dir) => {
       const model = init ? await cloneModel(init.model) : TransformerLM.create(config);
       const summary = await train(model, examples, objective(parents), trainConfig(budget, seed), {
@@ -148,9 +167,35 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     }, log);
   };
 
-  const pretrainTarget = await stage("pretrain-target", profile.target, profile.pretrainTarget, () => ({ kind: "lm" }), [], null, profile.seed, true);
-  const pretrainDraft = await stage("pretrain-draft", profile.draft, profile.pretrainDraft, () => ({ kind: "lm" }), [], null, profile.seed + 1, true);
-  const target = await stage("target-sft", profile.target, profile.targetSft, () => ({ kind: "sft" }), [], pretrainTarget, profile.seed);
+  const pretrainTarget = await stage(
+    "pretrain-target",
+    profile.target,
+    profile.pretrainTarget,
+    () => ({ kind: "lm" }),
+    [],
+    null,
+    profile.seed,
+    true,
+  );
+  const pretrainDraft = await stage(
+    "pretrain-draft",
+    profile.draft,
+    profile.pretrainDraft,
+    () => ({ kind: "lm" }),
+    [],
+    null,
+    profile.seed + 1,
+    true,
+  );
+  const target = await stage(
+    "target-sft",
+    profile.target,
+    profile.targetSft,
+    () => ({ kind: "sft" }),
+    [],
+    pretrainTarget,
+    profile.seed,
+  );
   const reference = await stage(
     "reference-distillspec",
     profile.draft,
@@ -164,14 +209,24 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     "draft-adaspec",
     profile.draft,
     profile.distill,
-    ([t, r]) => ({ kind: "adaspec", teacher: t.model, reference: r.model, divergence: "fkl", k: profile.k, normalisation: "valid", mode: "top" }),
+    ([t, r]) => ({
+      kind: "adaspec",
+      teacher: t.model,
+      reference: r.model,
+      divergence: "fkl",
+      k: profile.k,
+      normalisation: "valid",
+      mode: "top",
+    }),
     [target, reference],
     pretrainDraft,
     profile.seed,
   );
   const ratio = target.model.parameterCount / adaspec.model.parameterCount;
   log(
-    `models: target ${target.model.parameterCount} parameters, draft ${adaspec.model.parameterCount} parameters, ratio ${ratio.toFixed(1)}×`,
+    `models: target ${target.model.parameterCount} parameters, draft ${adaspec.model.parameterCount} parameters, ratio ${
+      ratio.toFixed(1)
+    }×`,
   );
 
   const evaluation = evaluateDrafts(
@@ -186,6 +241,11 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   );
 
   const paper = PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"];
+  const paperAlpha = (method: string): number | null => {
+    if (method === "DistillSpec") return paper[0] / 100;
+    if (method === "AdaSPEC") return paper[1] / 100;
+    return null;
+  };
   const rows: Table1Row[] = evaluation.drafts.map((d) => ({
     task: "gsm8k",
     pair: "large-gap",
@@ -200,7 +260,7 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     predicted_speedup: d.predictedSpeedup,
     measured_speedup: d.measuredSpeedup,
     lossless: d.mismatches === 0,
-    paper_alpha: d.draft === "DistillSpec" ? paper[0] / 100 : d.draft === "AdaSPEC" ? paper[1] / 100 : null,
+    paper_alpha: paperAlpha(d.draft),
   }));
   const promptAlphas: Record<string, number[]> = {};
   for (const record of evaluation.records) {
@@ -215,7 +275,11 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     backend,
     dataDir,
     tokenizer: { vocabSize, fingerprint: tokenizer.fingerprint() },
-    stages: Object.fromEntries([pretrainTarget, pretrainDraft, target, reference, adaspec].map((s) => [s.name, { key: s.key, cached: s.cached, summary: s.summary }])),
+    stages: Object.fromEntries(
+      [pretrainTarget, pretrainDraft, target, reference, adaspec].map((
+        s,
+      ) => [s.name, { key: s.key, cached: s.cached, summary: s.summary }]),
+    ),
     truncatedExamples: truncated,
     seconds,
     date: new Date().toISOString(),
@@ -230,7 +294,11 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   if (alphas.length > 0) {
     await writeTextAtomic(
       `${tableDir}/alpha-histogram.svg`,
-      histogramSvg(promptAlphas["AdaSPEC"] ?? alphas, { x: "per-prompt acceptance rate α (AdaSPEC)", domain: [0, 1], bins: 20 }),
+      histogramSvg(promptAlphas["AdaSPEC"] ?? alphas, {
+        x: "per-prompt acceptance rate α (AdaSPEC)",
+        domain: [0, 1],
+        bins: 20,
+      }),
     );
   }
   await writeTextAtomic(`${outDir}/REPORT.md`, renderReport(profile, backend, rows, evaluation, seconds, ratio));
@@ -259,28 +327,43 @@ function renderReport(
   const distill = get("DistillSpec")!;
   const ada = get("AdaSPEC")!;
   const diff = 100 * (ada.alpha - distill.alpha);
+  let verdict = "The two tied in this run.";
+  if (diff > 0) verdict = "AdaSPEC came out ahead in this run.";
+  if (diff < 0) verdict = "DistillSpec came out ahead in this run.";
   const lines = [
     `# Reproduction report (profile ${profile.name})`,
     "",
-    `Backend ${backend.name} ${backend.version} (${backend.detail}), TensorFlow.js ${backend.tfjsVersion}. Run time ${(seconds / 60).toFixed(1)} min. Generated ${new Date().toISOString()}.`,
+    `Backend ${backend.name} ${backend.version} (${backend.detail}), TensorFlow.js ${backend.tfjsVersion}. Run time ${
+      (seconds / 60).toFixed(1)
+    } min. Generated ${new Date().toISOString()}.`,
     "",
     "## Table 1: acceptance rate α (%), GSM8K, greedy speculative decoding, γ = " + evaluation.gamma,
     "",
-    `Our pair: target ${rows[0].target_parameters} parameters, draft ${ada.draft_parameters} parameters (${ratio.toFixed(1)}×); the paper's large-gap pair is ${PAPER_PAIRS["large-gap"]} (45×). Distillation ran ${profile.distill.epochs} epochs, so the paper column is its 3-epoch one.`,
+    `Our pair: target ${rows[0].target_parameters} parameters, draft ${ada.draft_parameters} parameters (${
+      ratio.toFixed(1)
+    }×); the paper's large-gap pair is ${
+      PAPER_PAIRS["large-gap"]
+    } (45×). Distillation ran ${profile.distill.epochs} epochs, so the paper column is its 3-epoch one.`,
     "",
     "| method | ours α (%) | paper α (%) | τ | c | predicted speed-up | measured speed-up | lossless |",
     "|---|---:|---:|---:|---:|---:|---:|---|",
     ...rows.map((r) =>
-      `| ${r.method} | ${pct(r.alpha)} | ${pct(r.paper_alpha)} | ${r.tau.toFixed(3)} | ${r.cost_ratio.toFixed(3)} | ${r.predicted_speedup.toFixed(2)}× | ${r.measured_speedup.toFixed(2)}× | ${r.lossless ? "yes" : "NO"} |`
+      `| ${r.method} | ${pct(r.alpha)} | ${pct(r.paper_alpha)} | ${r.tau.toFixed(3)} | ${r.cost_ratio.toFixed(3)} | ${
+        r.predicted_speedup.toFixed(2)
+      }× | ${r.measured_speedup.toFixed(2)}× | ${r.lossless ? "yes" : "NO"} |`
     ),
     "",
-    `AdaSPEC − DistillSpec: ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} points here; +${(PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][1] - PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][0]).toFixed(2)} in the paper. ${
-      diff > 0 ? "AdaSPEC came out ahead in this run." : diff < 0 ? "DistillSpec came out ahead in this run." : "The two tied in this run."
-    } This is one seed on ${evaluation.prompts} test prompts with no confidence interval.`,
+    `AdaSPEC − DistillSpec: ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} points here; +${
+      (PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][1] - PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][0]).toFixed(2)
+    } in the paper. ${verdict} This is one seed on ${evaluation.prompts} test prompts with no confidence interval.`,
     "",
     "## Target quality",
     "",
-    `Greedy continuations of the ${evaluation.prompts} test prompts (max ${evaluation.maxNewTokens} new tokens): mean length ${evaluation.target.meanLength.toFixed(1)} tokens, ${pct(evaluation.target.eosShare)} % end in EOS, distinct-4-gram ratio ${evaluation.target.distinct4.toFixed(3)}. A target that loops makes α easy to inflate.`,
+    `Greedy continuations of the ${evaluation.prompts} test prompts (max ${evaluation.maxNewTokens} new tokens): mean length ${
+      evaluation.target.meanLength.toFixed(1)
+    } tokens, ${pct(evaluation.target.eosShare)} % end in EOS, distinct-4-gram ratio ${
+      evaluation.target.distinct4.toFixed(3)
+    }. A target that loops makes α easy to inflate.`,
     "",
   ];
   return lines.join("\n");
