@@ -8,6 +8,7 @@
  */
 import type { TransformerLM } from "./model.ts";
 import { acceptanceRate, blockEfficiency, greedyDecode, predictedSpeedup, speculativeDecode } from "./speculative.ts";
+import { exactAcceptance } from "./exact_alpha.ts";
 
 /** One prompt's outcome for one draft. */
 export interface PromptRecord {
@@ -22,6 +23,8 @@ export interface PromptRecord {
   milliseconds: number;
   /** True when the speculative output equals the target's greedy output. */
   identical: boolean;
+  /** True when the teacher-forced count (no decoding loop) gave the same accepted and rejected counts. */
+  exactCountsAgree: boolean;
 }
 
 /** Pooled result of one draft. */
@@ -40,6 +43,8 @@ export interface DraftResult {
   measuredSpeedup: number;
   /** Prompts whose speculative output differed from plain greedy decoding (0 when lossless). */
   mismatches: number;
+  /** Prompts whose teacher-forced counts differed from the decoding loop's (0 when exact). */
+  exactCountMismatches: number;
 }
 
 /** Quality of the target's greedy continuations: a looping target inflates α. */
@@ -145,7 +150,7 @@ export function evaluateDrafts(
   for (const { name, model } of drafts) {
     const draftMsPerCall = measureCallCost(model, costPrompts, Math.min(32, maxNewTokens));
     const costRatio = draftMsPerCall / target_.msPerCall;
-    let accepted = 0, rejected = 0, mismatches = 0, specMs = 0;
+    let accepted = 0, rejected = 0, mismatches = 0, exactCountMismatches = 0, specMs = 0;
     const promptAlphas: number[] = [];
     const draftStart = performance.now();
     prompts.forEach((prompt, i) => {
@@ -158,6 +163,14 @@ export function evaluateDrafts(
       specMs += out.milliseconds;
       const alpha = out.accepted + out.rejected > 0 ? out.accepted / (out.accepted + out.rejected) : null;
       if (alpha !== null) promptAlphas.push(alpha);
+      const exact = exactAcceptance(model, prompt, continuations[i], {
+        gamma,
+        maxNewTokens,
+        eosId,
+        targetContextLength: target.config.contextLength,
+      });
+      const exactCountsAgree = exact.accepted === out.accepted && exact.rejected === out.rejected;
+      if (!exactCountsAgree) exactCountMismatches++;
       records.push({
         draft: name,
         prompt: i,
@@ -168,6 +181,7 @@ export function evaluateDrafts(
         targetCalls: out.targetCalls,
         milliseconds: out.milliseconds,
         identical,
+        exactCountsAgree,
       });
       if ((i + 1) % logEvery === 0) {
         log(
@@ -190,6 +204,7 @@ export function evaluateDrafts(
       predictedSpeedup: predictedSpeedup(alpha, gamma, costRatio),
       measuredSpeedup: greedyMs.reduce((a, b) => a + b, 0) / specMs,
       mismatches,
+      exactCountMismatches,
     };
     if (mismatches > 0) {
       log(`evaluate: ERROR ${name}: ${mismatches} prompts differ from plain greedy decoding of the target`);

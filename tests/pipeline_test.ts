@@ -90,6 +90,13 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   }
   const records = (await Deno.readTextFile(`${tableDir}/records.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(records.length, 3 * first.profile.testPrompts);
+  for (const record of records) {
+    assert.equal(
+      record.exactCountsAgree,
+      true,
+      `teacher-forced counts equal the loop's, ${record.draft} prompt ${record.prompt}`,
+    );
+  }
   // The pooled α equals the sum of the per-prompt counts.
   const ada = records.filter((r) => r.draft === "AdaSPEC");
   const accepted = ada.reduce((a, r) => a + r.accepted, 0);

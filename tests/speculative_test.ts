@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { ModelConfig } from "../lib/model.ts";
 import { greedyDecode, speculativeDecode } from "../lib/speculative.ts";
+import { exactAcceptance } from "../lib/exact_alpha.ts";
 import { scaledModel, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
@@ -105,4 +106,49 @@ Deno.test("mismatched vocabularies rejected", () => {
   assert.throws(() => greedyDecode(target, [], 4, 0), /empty prompt/);
   target.dispose();
   draft.dispose();
+});
+
+Deno.test("exact α matches the decoding loop", () => {
+  const target = scaledModel(targetConfig, 25);
+  const draft = scaledModel(draftConfig, 25);
+  let total = 0;
+  for (const gamma of [1, 4, 6]) {
+    for (const [i, prompt] of prompts.entries()) {
+      for (const [eosId, maxNewTokens] of [[0, 30], [-1, 17], [3, 40]]) {
+        const spec = speculativeDecode(target, draft, prompt, { gamma, maxNewTokens, eosId });
+        const continuation = greedyDecode(target, prompt, maxNewTokens, eosId).tokens;
+        const counts = exactAcceptance(draft, prompt, continuation, {
+          gamma,
+          maxNewTokens,
+          eosId,
+          targetContextLength: targetConfig.contextLength,
+        });
+        const where = `prompt ${i}, γ ${gamma}, EOS ${eosId}, budget ${maxNewTokens}`;
+        assert.equal(counts.accepted, spec.accepted, `accepted, ${where}`);
+        assert.equal(counts.rejected, spec.rejected, `rejected, ${where}`);
+        assert.equal(counts.targetCalls, spec.targetCalls, `target calls, ${where}`);
+        total += spec.accepted + spec.rejected;
+      }
+    }
+  }
+  assert.ok(total > 100, `enough proposals compared (${total})`);
+  target.dispose();
+  draft.dispose();
+});
+
+Deno.test("exact α with draft equal to target", () => {
+  const target = scaledModel(targetConfig, 25);
+  const continuation = greedyDecode(target, prompts[3], 23, -1).tokens;
+  const counts = exactAcceptance(target, prompts[3], continuation, {
+    gamma: 4,
+    maxNewTokens: 23,
+    eosId: -1,
+    targetContextLength: targetConfig.contextLength,
+  });
+  const spec = speculativeDecode(target, target, prompts[3], { gamma: 4, maxNewTokens: 23, eosId: -1 });
+  // 23 tokens: four blocks of 4 + bonus (20 tokens, 16 accepted), then 3 proposals and no bonus.
+  assert.equal(counts.accepted, 19);
+  assert.equal(counts.rejected, 0);
+  assert.equal(spec.accepted, 19);
+  target.dispose();
 });
