@@ -9,17 +9,26 @@ import type { Batch } from "./data.ts";
 import type { TransformerLM } from "./model.ts";
 import { type Divergence, divergence, logProbs } from "./divergence.ts";
 import { lossDivisor, type LossNormalisation, selectTokens } from "./selection.ts";
+import type { TeacherCache } from "./teacher_cache.ts";
 
 /** Training objective of one stage. */
 export type Objective =
   | { kind: "lm" }
   | { kind: "sft" }
-  | { kind: "kd"; teacher: TransformerLM; divergence: Divergence }
+  | {
+    kind: "kd";
+    teacher: TransformerLM;
+    divergence: Divergence;
+    /** Cached teacher log-probs of the training examples; the teacher runs every step without it. */
+    cache?: TeacherCache;
+  }
   | {
     kind: "adaspec";
     teacher: TransformerLM;
     reference: TransformerLM;
     divergence: Divergence;
+    /** Cached teacher log-probs and reference losses; both models run every step without it. */
+    cache?: TeacherCache;
     /** Selection ratio k: the fraction of valid tokens kept. */
     k: number;
     normalisation: LossNormalisation;
@@ -45,22 +54,35 @@ export function maskedMean(values: tf.Tensor1D, mask: tf.Tensor1D, count: number
   return tf.sum(values.mul(mask)).div(Math.max(count, 1)) as tf.Scalar;
 }
 
-/** Frozen models' log-probs for a batch, computed outside the gradient. */
+/** Frozen models' outputs for a batch, computed outside the gradient. */
 export interface TeacherOutputs {
+  /** Teacher log-probs [N, V]. */
   teacher?: tf.Tensor2D;
+  /** Reference log-probs [N, V], when L_ref is not cached. */
   reference?: tf.Tensor2D;
+  /** Cached L_ref per position [N]. */
+  referenceLoss?: Float32Array;
 }
 
-/** Computes the frozen teacher (and reference) log-probs that `objective` needs for `batch`. */
-export function teacherOutputs(objective: Objective, ids: tf.Tensor2D, keyMask: tf.Tensor2D): TeacherOutputs {
-  if (objective.kind === "kd" || objective.kind === "adaspec") {
-    const teacher = tf.tidy(() => logProbs(objective.teacher.forward(ids, keyMask)));
-    const reference = objective.kind === "adaspec"
-      ? tf.tidy(() => logProbs(objective.reference.forward(ids, keyMask)))
-      : undefined;
-    return { teacher, reference };
-  }
-  return {};
+/**
+ * Returns the frozen teacher (and reference) outputs that `objective` needs for a batch of the
+ * training examples `indices`, from the cache when the objective has one.
+ */
+export function teacherOutputs(
+  objective: Objective,
+  ids: tf.Tensor2D,
+  keyMask: tf.Tensor2D,
+  indices: number[],
+): TeacherOutputs {
+  if (objective.kind !== "kd" && objective.kind !== "adaspec") return {};
+  const [rows, length] = ids.shape;
+  const cache = objective.cache;
+  const teacher = cache
+    ? tf.tensor2d(cache.teacherBatch(indices, length), [rows * length, cache.vocabSize])
+    : tf.tidy(() => logProbs(objective.teacher.forward(ids, keyMask)));
+  if (objective.kind === "kd") return { teacher };
+  if (cache?.referenceLoss) return { teacher, referenceLoss: cache.referenceBatch(indices, length) };
+  return { teacher, reference: tf.tidy(() => logProbs(objective.reference.forward(ids, keyMask))) };
 }
 
 /**
@@ -85,24 +107,33 @@ export function objectiveLoss(
     return { loss: maskedMean(draftRows, tensors.lossMask, batch.validCount), keptFraction: 1 };
   }
 
-  return adaspecLoss(frozen.teacher!, logProbs(logits), frozen.reference!, batch.lossMask, objective);
+  return adaspecLoss(
+    frozen.teacher!,
+    logProbs(logits),
+    frozen.referenceLoss ?? frozen.reference!,
+    batch.lossMask,
+    objective,
+  );
 }
 
 /**
- * Returns the AdaSPEC loss from teacher, draft and reference log-probs [N, V] and the loss mask
- * [N]: ΔL(t) = L_draft(t) − L_ref(t) over the valid positions (the pool), keep ΔL at or above
- * the linear `1 − k` quantile (`top`), and divide the kept Σ L_draft by the normalisation.
+ * Returns the AdaSPEC loss from teacher and draft log-probs [N, V], the reference's log-probs
+ * [N, V] or its precomputed L_ref [N], and the loss mask [N]. It scores ΔL(t) = L_draft(t) −
+ * L_ref(t) over the valid positions (the pool) and keeps ΔL at or above the linear `1 − k`
+ * quantile (`top`). The kept Σ L_draft is divided by the normalisation.
  */
 export function adaspecLoss(
   teacher: tf.Tensor2D,
   draft: tf.Tensor2D,
-  reference: tf.Tensor2D,
+  reference: tf.Tensor2D | Float32Array,
   lossMask: ArrayLike<number>,
   options: { divergence: Divergence; k: number; normalisation: LossNormalisation; mode: "top" | "bottom" },
 ): LossResult {
   const draftRows = divergence(options.divergence, teacher, draft);
   // ΔL is a value, not part of the graph: the selection mask carries no gradient.
-  const referenceRows = tf.tidy(() => divergence(options.divergence, teacher, reference).dataSync());
+  const referenceRows = reference instanceof Float32Array
+    ? reference
+    : tf.tidy(() => divergence(options.divergence, teacher, reference).dataSync());
   const draftValues = draftRows.dataSync();
   const validPositions: number[] = [];
   const scores: number[] = [];

@@ -65,6 +65,8 @@ function microBatchGrads(
   model: TransformerLM,
   objective: Objective,
   batch: Batch,
+  indices: number[],
+  allExamples: number,
 ): { loss: number; keptFraction: number; grads: tf.NamedTensorMap } {
   const tensors = {
     ids: tf.tensor2d(batch.inputs, [batch.size, batch.length], "int32"),
@@ -72,7 +74,14 @@ function microBatchGrads(
     labels: tf.tensor1d(batch.labels, "int32"),
     lossMask: tf.tensor1d(batch.lossMask),
   };
-  const frozen = teacherOutputs(objective, tensors.ids, tensors.keyMask);
+  if ((objective.kind === "kd" || objective.kind === "adaspec") && objective.cache) {
+    if (objective.cache.examples.length !== allExamples) {
+      throw new Error(
+        `teacher cache covers ${objective.cache.examples.length} examples but training uses ${allExamples}; build the cache from the same examples`,
+      );
+    }
+  }
+  const frozen = teacherOutputs(objective, tensors.ids, tensors.keyMask, indices);
   let keptFraction = 1;
   const { value, grads } = tf.variableGrads(() => {
     const result = objectiveLoss(objective, model, batch, tensors, frozen);
@@ -88,26 +97,31 @@ function microBatchGrads(
   return { loss, keptFraction, grads };
 }
 
-/** Runs one step over `examples` (split into micro-batches) and applies the optimiser. */
+/**
+ * Runs one step over the training examples `indices` (split into micro-batches) and applies the
+ * optimiser.
+ */
 function trainStep(
   model: TransformerLM,
   optimizer: AdamW,
   objective: Objective,
   examples: TokenExample[],
+  indices: number[],
   microBatchSize: number,
   padId: number,
   allTokens: boolean,
 ): { loss: number; keptFraction: number; tokens: number } {
-  const micro: Batch[] = [];
-  for (let i = 0; i < examples.length; i += microBatchSize) {
-    micro.push(makeBatch(examples.slice(i, i + microBatchSize), padId, allTokens));
+  const micro: { batch: Batch; indices: number[] }[] = [];
+  for (let i = 0; i < indices.length; i += microBatchSize) {
+    const part = indices.slice(i, i + microBatchSize);
+    micro.push({ batch: makeBatch(part.map((j) => examples[j]), padId, allTokens), indices: part });
   }
-  const totalValid = micro.reduce((a, b) => a + b.validCount, 0);
+  const totalValid = micro.reduce((a, b) => a + b.batch.validCount, 0);
   let loss = 0, keptFraction = 0, tokens = 0;
   let sum: tf.NamedTensorMap | null = null;
-  for (const batch of micro) {
+  for (const { batch, indices: part } of micro) {
     const weight = totalValid > 0 ? batch.validCount / totalValid : 1 / micro.length;
-    const out = microBatchGrads(model, objective, batch);
+    const out = microBatchGrads(model, objective, batch, part, examples.length);
     loss += weight * out.loss;
     keptFraction += weight * out.keptFraction;
     tokens += batch.keyMask.reduce((a, b) => a + b, 0);
@@ -183,7 +197,8 @@ export async function train(
           model,
           optimizer,
           objective,
-          indices.map((i) => examples[i]),
+          examples,
+          indices,
           config.microBatchSize ?? config.batchSize,
           options.padId,
           options.allTokens ?? false,
