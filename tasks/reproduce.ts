@@ -21,6 +21,8 @@ Options:
   --backend NAME    ${BACKENDS.join(", ")} (or ADASPEC_BACKEND; default wasm)
   --out DIR         results folder (default results)
   --cache-dir DIR   cached tokenizers and checkpoints (or ADASPEC_CACHE_DIR; default .cache)
+  --no-teacher-cache  run the frozen target and reference at every distillation step instead
+                    of reading their outputs from a cache computed once
   -h, --help        show this help
 `;
 
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
         backend: { type: "string" },
         out: { type: "string", default: "results" },
         "cache-dir": { type: "string" },
+        "no-teacher-cache": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -65,6 +68,7 @@ async function main(): Promise<number> {
       backend: values.backend,
       outDir: values.out,
       cacheDir: values["cache-dir"],
+      teacherCache: !values["no-teacher-cache"],
       tasks: values.tasks.split(",").map((s) => s.trim()).filter(Boolean),
     });
     console.log(result.markdown);

@@ -116,6 +116,23 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   const second = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => again.push(l) });
   assert.equal(again.filter((l) => l.includes("reusing cached checkpoint")).length, 5, again.join("\n"));
   assert.deepEqual(second.rows.map((r) => r.alpha), first.rows.map((r) => r.alpha));
+  assert.ok(
+    lines.some((l) => /^teacher cache: \d+ positions × \d+ log-probs/.test(l)),
+    "first run builds the teacher cache",
+  );
+  assert.ok(!again.some((l) => l.startsWith("teacher cache")), "a fully cached rerun does not touch the teacher cache");
+
+  // Without the teacher cache the two distillation stages have other keys and train again.
+  const uncached: string[] = [];
+  await runTable1({
+    profile: "smoke",
+    dataDir: dataDir(),
+    outDir,
+    cacheDir,
+    teacherCache: false,
+    log: (l) => uncached.push(l),
+  });
+  assert.equal(uncached.filter((l) => l.includes("reusing cached checkpoint")).length, 3, uncached.join("\n"));
   await Deno.remove(outDir, { recursive: true });
   await Deno.remove(cacheDir, { recursive: true });
 });

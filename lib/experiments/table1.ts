@@ -16,8 +16,15 @@ import type { Objective } from "../objective.ts";
 import { getProfile, type ModelShape, type Profile, type StageBudget } from "../profiles.ts";
 import { runStage, saveEpochCheckpoint, type StageResult } from "../stage.ts";
 import { evaluateDrafts, type EvaluationResult } from "../evaluate.ts";
-import { hashText } from "../rng.ts";
-import { Rng } from "../rng.ts";
+import { hashText, Rng, stableStringify } from "../rng.ts";
+import {
+  buildReferenceLoss,
+  buildTeacherCache,
+  countLossPositions,
+  loadCachedArray,
+  saveCachedArray,
+  TeacherCache,
+} from "../teacher_cache.ts";
 import { writeJsonLines, writeTextAtomic } from "../fs.ts";
 import { histogramSvg, type Row, toCsv, toMarkdown } from "../report.ts";
 import { PAPER_PAIRS, PAPER_TABLE1 } from "../paper.ts";
@@ -36,6 +43,11 @@ export interface Table1Options {
   cacheDir?: string;
   /** Tasks to run; only `gsm8k` is available. */
   tasks?: string[];
+  /**
+   * Whether distillation reads the target's log-probs and the reference's losses from a cache
+   * computed once (true by default) or runs the frozen models at every step.
+   */
+  teacherCache?: boolean;
   /** Receiver of progress lines; stderr by default. */
   log?: (line: string) => void;
 }
@@ -90,6 +102,7 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   }
   const dataDir = resolveDataDir(options.dataDir);
   const cacheDir = options.cacheDir ?? Deno.env.get("ADASPEC_CACHE_DIR") ?? ".cache";
+  const useTeacherCache = options.teacherCache ?? true;
   const outDir = `${options.outDir ?? "results"}/${profile.name}`;
   const start = performance.now();
   const backend = await initBackend(options.backend);
@@ -137,13 +150,15 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     name: string,
     shape: ModelShape,
     budget: StageBudget,
-    objective: (parents: StageResult[]) => Objective,
+    kind: Objective["kind"],
+    makeObjective: () => Promise<Objective>,
     parents: StageResult[],
     init: StageResult | null,
     seed: number,
     allTokens = false,
   ) => {
     const config = modelConfig(profile, shape, vocabSize, seed);
+    const distilled = kind === "kd" || kind === "adaspec";
     const inputs = {
       ...common,
       config,
@@ -151,12 +166,14 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
       allTokens,
       parents: parents.map((p) => p.key),
       init: init?.key ?? null,
-      objective: objective(parents).kind,
+      objective: kind,
       k: profile.k,
+      // Cached teacher outputs can differ from per-step ones in the last float bits.
+      teacherCache: distilled && useTeacherCache ? true : undefined,
     };
     return runStage(cacheDir, name, inputs, async (dir) => {
       const model = init ? await cloneModel(init.model) : TransformerLM.create(config);
-      const summary = await train(model, examples, objective(parents), trainConfig(budget, seed), {
+      const summary = await train(model, examples, await makeObjective(), trainConfig(budget, seed), {
         label: name,
         allTokens,
         padId: eosId,
@@ -167,11 +184,13 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     }, log);
   };
 
+  const lm = () => Promise.resolve<Objective>({ kind: "lm" });
   const pretrainTarget = await stage(
     "pretrain-target",
     profile.target,
     profile.pretrainTarget,
-    () => ({ kind: "lm" }),
+    "lm",
+    lm,
     [],
     null,
     profile.seed,
@@ -181,7 +200,8 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     "pretrain-draft",
     profile.draft,
     profile.pretrainDraft,
-    () => ({ kind: "lm" }),
+    "lm",
+    lm,
     [],
     null,
     profile.seed + 1,
@@ -191,16 +211,64 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     "target-sft",
     profile.target,
     profile.targetSft,
-    () => ({ kind: "sft" }),
+    "sft",
+    () => Promise.resolve({ kind: "sft" }),
     [],
     pretrainTarget,
     profile.seed,
   );
+
+  // The teacher cache is built only when a distillation stage has to train.
+  const cacheOptions = { padId: eosId, microBatchSize: profile.distill.microBatchSize };
+  let teacherCache: TeacherCache | null = null;
+  const getTeacherCache = async (): Promise<TeacherCache> => {
+    if (teacherCache) return teacherCache;
+    const key = hashText(stableStringify({ target: target.key, ...common }));
+    const path = `${cacheDir}/teacher-${key}.safetensors`;
+    const values = await loadCachedArray(path, key, countLossPositions(examples) * vocabSize, log);
+    if (values) {
+      log(`teacher cache: reusing ${path}`);
+      teacherCache = new TeacherCache(examples, vocabSize, values);
+      return teacherCache;
+    }
+    const start = performance.now();
+    teacherCache = buildTeacherCache(target.model, examples, { ...cacheOptions, log });
+    await saveCachedArray(path, key, teacherCache.logProbs, [teacherCache.positions, vocabSize]);
+    log(
+      `teacher cache: ${teacherCache.positions} positions × ${vocabSize} log-probs (${
+        (teacherCache.logProbs.byteLength / 2 ** 20).toFixed(0)
+      } MiB) built in ${((performance.now() - start) / 1000).toFixed(0)}s, saved ${path}`,
+    );
+    return teacherCache;
+  };
+  const getReferenceCache = async (reference: StageResult): Promise<TeacherCache> => {
+    const cache = await getTeacherCache();
+    const key = hashText(stableStringify({ target: target.key, reference: reference.key, ...common }));
+    const path = `${cacheDir}/reference-loss-${key}.safetensors`;
+    const values = await loadCachedArray(path, key, cache.positions, log);
+    if (values) {
+      cache.referenceLoss = values;
+      log(`reference loss cache: reusing ${path}`);
+    } else {
+      await saveCachedArray(path, key, buildReferenceLoss(cache, reference.model, "fkl", cacheOptions), [
+        cache.positions,
+      ]);
+      log(`reference loss cache: ${cache.positions} values, saved ${path}`);
+    }
+    return cache;
+  };
+
   const reference = await stage(
     "reference-distillspec",
     profile.draft,
     profile.distill,
-    ([t]) => ({ kind: "kd", teacher: t.model, divergence: "fkl" }),
+    "kd",
+    async () => ({
+      kind: "kd",
+      teacher: target.model,
+      divergence: "fkl",
+      cache: useTeacherCache ? await getTeacherCache() : undefined,
+    }),
     [target],
     pretrainDraft,
     profile.seed,
@@ -209,14 +277,16 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     "draft-adaspec",
     profile.draft,
     profile.distill,
-    ([t, r]) => ({
+    "adaspec",
+    async () => ({
       kind: "adaspec",
-      teacher: t.model,
-      reference: r.model,
+      teacher: target.model,
+      reference: reference.model,
       divergence: "fkl",
       k: profile.k,
       normalisation: "valid",
       mode: "top",
+      cache: useTeacherCache ? await getReferenceCache(reference) : undefined,
     }),
     [target, reference],
     pretrainDraft,
