@@ -143,7 +143,7 @@ export class TransformerLM {
         const std = name.endsWith("proj.w") || name.endsWith("out.w") ? residualStd : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      params.set(name, tf.variable(tf.tensor(data, shape), true, `${name}_${crypto.randomUUID()}`));
+      params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, shape), true, `${name}_${crypto.randomUUID()}`)));
     }
     return new TransformerLM(config, params);
   }
@@ -167,7 +167,10 @@ export class TransformerLM {
           `checkpoint weight "${name}" has shape [${weight.shape}] but the config needs [${shape}]; load it with the config it was saved with`,
         );
       }
-      params.set(name, tf.variable(tf.tensor(weight.data, shape), true, `${name}_${crypto.randomUUID()}`));
+      params.set(
+        name,
+        tf.tidy(() => tf.variable(tf.tensor(weight.data, shape), true, `${name}_${crypto.randomUUID()}`)),
+      );
     }
     return new TransformerLM(config, params);
   }

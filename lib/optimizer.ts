@@ -42,8 +42,9 @@ export class AdamW {
     }
     for (const [name, variable] of variables) {
       this.#moments.set(variable.name, {
-        m: tf.variable(tf.zerosLike(variable), false),
-        v: tf.variable(tf.zerosLike(variable), false),
+        // tidy frees the zero tensors; the variables keep their own reference to the data.
+        m: tf.tidy(() => tf.variable(tf.zerosLike(variable), false)),
+        v: tf.tidy(() => tf.variable(tf.zerosLike(variable), false)),
         decay: !(name.endsWith(".b") || name.endsWith(".g")),
       });
     }

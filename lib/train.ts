@@ -160,6 +160,8 @@ export async function train(
     padId: number;
     log?: (line: string) => void;
     onEpochEnd?: (epoch: number, summary: TrainSummary) => Promise<void> | void;
+    /** Called after every optimiser step with the step number (for memory checks and custom logs). */
+    onStep?: (step: number) => void;
   },
 ): Promise<TrainSummary> {
   validateTrainConfig(config);
@@ -204,6 +206,7 @@ export async function train(
           options.allTokens ?? false,
         );
         summary.steps++;
+        options.onStep?.(summary.steps);
         epochSteps++;
         epochLoss += loss;
         epochKept += keptFraction;
