@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-bench/ at the repository root with torch 2.13.0 (CPU build) for bench/torch_step.py.
-# Safe to rerun: an existing environment is reused, and pip skips a torch that is already installed.
+# Rerunning it is safe because it reuses an existing environment and skips pip when torch is there.
 set -euo pipefail
 
 TORCH_VERSION="2.13.0"
@@ -31,4 +31,4 @@ MSG
   fi
 fi
 
-"$VENV/bin/python" -c "import torch; print('setup_torch: ready, torch', torch.__version__, 'in $VENV')"
+"$VENV/bin/python" -W ignore::UserWarning -c "import torch; print('setup_torch: ready, torch', torch.__version__, 'in $VENV')"
