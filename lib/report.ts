@@ -398,15 +398,24 @@ function extentOf(groups: number[][]): [number, number] {
   return min === max ? [min - 0.5, max + 0.5] : [min, max];
 }
 
-// The element types come from linkedom, which Plot accepts as its `document`.
-type SvgElement = ReturnType<typeof parseHTML>["document"]["documentElement"];
+// The few DOM members used here, typed locally: linkedom's own types need the DOM lib, which a
+// program importing this module with Deno's default configuration does not load.
+interface SvgNode {
+  setAttribute(name: string, value: string): void;
+  append(...nodes: SvgNode[]): void;
+  textContent: string | null;
+}
+interface SvgElement extends SvgNode {
+  ownerDocument: { createElementNS(namespace: string, name: string): SvgNode };
+  outerHTML: string;
+}
 
 function plotHistogram(
   layout: HistogramLayout,
   marks: Plot.Markish[],
   legendHeight: number,
 ): SvgElement {
-  const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>");
+  const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>") as unknown as { document: unknown };
   const marginTop = 30 + legendHeight + (layout.titled ? TITLE_HEIGHT : 0);
 
   const plot = Plot.plot({

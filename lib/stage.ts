@@ -10,6 +10,7 @@ import type { TransformerLM } from "./model.ts";
 import { loadModel, saveModel } from "./checkpoint.ts";
 import { readJsonFile, writeTextAtomic } from "./fs.ts";
 import type { TrainSummary } from "./train.ts";
+import { activeBackend } from "./backend.ts";
 
 /** A finished stage: its model, cache key and training summary. */
 export interface StageResult {
@@ -20,6 +21,8 @@ export interface StageResult {
   summary: TrainSummary;
   /** True when the checkpoint came from the cache. */
   cached: boolean;
+  /** Backend and version that trained the checkpoint, for example `wasm 4.22.0`. */
+  trainedOn: string;
 }
 
 /** Returns the cache key of a stage from its name and determining inputs. */
@@ -41,10 +44,11 @@ export async function runStage(
   const key = stageKey(name, inputs);
   const dir = `${cacheDir}/${key}`;
   try {
-    const done = await readJsonFile<{ summary: TrainSummary }>(`${dir}/done.json`, "stage record");
+    const done = await readJsonFile<{ summary: TrainSummary; trainedOn?: string }>(`${dir}/done.json`, "stage record");
     const model = await loadModel(dir);
-    log(`${name}: reusing cached checkpoint ${dir}`);
-    return { name, key, dir, model, summary: done.summary, cached: true };
+    const trainedOn = done.trainedOn ?? "unknown";
+    log(`${name}: reusing cached checkpoint ${dir} (trained on ${trainedOn})`);
+    return { name, key, dir, model, summary: done.summary, cached: true, trainedOn };
   } catch (error) {
     const message = (error as Error).message;
     if (!message.includes("not found")) {
@@ -55,9 +59,11 @@ export async function runStage(
   await writeTextAtomic(`${dir}/inputs.json`, JSON.stringify(inputs, null, 2) + "\n");
   const { model, summary } = await build(dir);
   await saveModel(model, dir);
+  const backend = activeBackend();
+  const trainedOn = backend ? `${backend.name} ${backend.version}` : "unknown";
   // done.json is written last: its presence marks a complete stage.
-  await writeTextAtomic(`${dir}/done.json`, JSON.stringify({ name, key, summary }, null, 2) + "\n");
-  return { name, key, dir, model, summary, cached: false };
+  await writeTextAtomic(`${dir}/done.json`, JSON.stringify({ name, key, trainedOn, summary }, null, 2) + "\n");
+  return { name, key, dir, model, summary, cached: false, trainedOn };
 }
 
 /** Saves `model` as the checkpoint of epoch `epoch` inside a stage folder. */

@@ -185,7 +185,7 @@ export async function train(
   let intervalKept = 0;
   let intervalSteps = 0;
   log(
-    `${options.label}: start, ${examples.length} examples, ${config.epochs} epochs × ${stepsPerEpoch} steps, batch ${config.batchSize}, lr ${config.learningRate}, ${model.parameterCount} parameters`,
+    `${options.label}: start, ${examples.length} examples, ${config.epochs} epoch(s) × ${stepsPerEpoch} steps, batch ${config.batchSize}, lr ${config.learningRate}, ${model.parameterCount} parameters`,
   );
 
   try {

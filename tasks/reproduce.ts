@@ -5,13 +5,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { isAbsolute, join } from "node:path";
 import { runTable1 } from "../lib/experiments/table1.ts";
-import { BACKENDS } from "../lib/backend.ts";
-import { PROFILES } from "../lib/profiles.ts";
+import { BACKENDS, resolveBackendName } from "../lib/backend.ts";
+import { getProfile, PROFILES } from "../lib/profiles.ts";
 
 const HELP = `Usage: deno task reproduce [options]
 
-Regenerates the paper's tables and writes results/<profile>/ and results/<profile>/REPORT.md.
+Regenerates the paper's tables into <out>/<profile>/ and writes <out>/<profile>/REPORT.md.
+Relative paths are taken from the folder where the command was started.
 
 Options:
   --profile NAME    model and data scale: ${Object.keys(PROFILES).join(", ")} (default small)
@@ -27,6 +29,23 @@ Options:
 `;
 
 const EXPERIMENTS = ["table1"];
+const TASKS = ["gsm8k"];
+
+// deno task runs in the folder of deno.json; INIT_CWD is the folder the user started it from.
+function fromStartFolder(path: string | undefined): string | undefined {
+  if (path === undefined || isAbsolute(path)) return path;
+  return join(Deno.env.get("INIT_CWD") ?? Deno.cwd(), path);
+}
+
+function parseList(option: string, value: string, allowed: string[]): string[] {
+  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new Error(`--${option} is empty: use one or more of ${allowed.join(", ")}`);
+  const unknown = items.filter((item) => !allowed.includes(item));
+  if (unknown.length > 0) {
+    throw new Error(`--${option} ${unknown.join(", ")} is not available yet: use ${allowed.join(", ")}`);
+  }
+  return items;
+}
 
 async function main(): Promise<number> {
   let values;
@@ -48,28 +67,36 @@ async function main(): Promise<number> {
       allowPositionals: false,
     }));
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${HELP}`);
+    const message = (error as Error).message.replace(/^./, (c) => c.toLowerCase());
+    console.error(`error: ${message}; run with --help for the options`);
     return 2;
   }
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  const only = values.only.split(",").map((s) => s.trim()).filter(Boolean);
-  const unknown = only.filter((name) => !EXPERIMENTS.includes(name));
-  if (unknown.length > 0) {
-    console.error(`error: experiment ${unknown.join(", ")} is not available yet; available: ${EXPERIMENTS.join(", ")}`);
+
+  // Usage errors exit with 2 before any work starts; failures during the run exit with 1.
+  let tasks: string[];
+  try {
+    parseList("only", values.only, EXPERIMENTS);
+    tasks = parseList("tasks", values.tasks, TASKS);
+    getProfile(values.profile);
+    resolveBackendName(values.backend);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
     return 2;
   }
+
   try {
     const result = await runTable1({
       profile: values.profile,
-      dataDir: values["data-dir"],
+      dataDir: fromStartFolder(values["data-dir"]),
       backend: values.backend,
-      outDir: values.out,
-      cacheDir: values["cache-dir"],
+      outDir: fromStartFolder(values.out),
+      cacheDir: fromStartFolder(values["cache-dir"]),
       teacherCache: !values["no-teacher-cache"],
-      tasks: values.tasks.split(",").map((s) => s.trim()).filter(Boolean),
+      tasks,
     });
     console.log(result.markdown);
     return 0;

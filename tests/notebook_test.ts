@@ -94,7 +94,9 @@ async function executeNotebook(
 ): Promise<{ code: number; stderr: string; executedPath: string }> {
   // nbconvert starts the kernel in the notebook's own folder, and passes
   // this process's environment (ADASPEC_DATA_DIR among it) to the kernel.
+  // Results and checkpoints go to the temporary folder, never into the checkout.
   const { code, stderr } = await new Deno.Command("jupyter", {
+    env: { ADASPEC_RESULTS_DIR: `${outputDir}/results`, ADASPEC_CACHE_DIR: `${outputDir}/cache` },
     args: [
       "nbconvert",
       "--to",

@@ -105,7 +105,7 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   const markdown = await Deno.readTextFile(`${tableDir}/table.md`);
   assert.equal(markdown.trim().split("\n").length, 5, "header, rule and three rows");
   const csv = await Deno.readTextFile(`${tableDir}/table.csv`);
-  assert.ok(csv.startsWith("task,pair,budget,method,"), csv.slice(0, 80));
+  assert.ok(csv.startsWith("backend,task,pair,budget,method,"), csv.slice(0, 80));
   const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
   assert.ok(report.includes("| DistillSpec |"), "report has a DistillSpec row");
   assert.ok(report.includes("| 57.58 |"), "report has the paper's DistillSpec α");

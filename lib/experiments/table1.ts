@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { type BackendInfo, initBackend } from "../backend.ts";
 import { BpeTokenizer } from "../tokenizer.ts";
 import { loadGsm8k, resolveDataDir, type TextExample, tokenizeExamples } from "../data.ts";
@@ -54,6 +55,8 @@ export interface Table1Options {
 
 /** One row of Table 1. */
 export interface Table1Row extends Row {
+  /** Backend and version that evaluated the row, for example `wasm 4.22.0`. */
+  backend: string;
   task: string;
   pair: string;
   budget: string;
@@ -312,11 +315,13 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
 
   const paper = PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"];
   const paperAlpha = (method: string): number | null => {
-    if (method === "DistillSpec") return paper[0] / 100;
-    if (method === "AdaSPEC") return paper[1] / 100;
+    // Rounded so that 62.63 % is stored as 0.6263, not 0.6263000000000001.
+    if (method === "DistillSpec") return Number((paper[0] / 100).toFixed(4));
+    if (method === "AdaSPEC") return Number((paper[1] / 100).toFixed(4));
     return null;
   };
   const rows: Table1Row[] = evaluation.drafts.map((d) => ({
+    backend: `${backend.name} ${backend.version}`,
     task: "gsm8k",
     pair: "large-gap",
     budget: `${profile.distill.epochs}-epoch`,
@@ -343,23 +348,30 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   const config = {
     profile,
     backend,
-    dataDir,
+    dataDir: resolve(dataDir),
     tokenizer: { vocabSize, fingerprint: tokenizer.fingerprint() },
     stages: Object.fromEntries(
       [pretrainTarget, pretrainDraft, target, reference, adaspec].map((
         s,
-      ) => [s.name, { key: s.key, cached: s.cached, summary: s.summary }]),
+      ) => [s.name, { key: s.key, cached: s.cached, trainedOn: s.trainedOn, summary: s.summary }]),
     ),
     truncatedExamples: truncated,
     seconds,
     date: new Date().toISOString(),
   };
   await writeTextAtomic(`${tableDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
-  await writeJsonLines(`${tableDir}/records.jsonl`, evaluation.records as unknown as Record<string, unknown>[]);
+  const backendName = `${backend.name} ${backend.version}`;
+  await writeJsonLines(
+    `${tableDir}/records.jsonl`,
+    evaluation.records.map((record) => ({ backend: backendName, ...record })),
+  );
   const markdown = toMarkdown(rows, { digits: 4 });
   await writeTextAtomic(`${tableDir}/table.md`, markdown);
   await writeTextAtomic(`${tableDir}/table.csv`, toCsv(rows));
-  await writeTextAtomic(`${tableDir}/target.json`, JSON.stringify(evaluation.target, null, 2) + "\n");
+  await writeTextAtomic(
+    `${tableDir}/target.json`,
+    JSON.stringify({ backend: backendName, ...evaluation.target }, null, 2) + "\n",
+  );
   const alphas = Object.values(promptAlphas).flat();
   if (alphas.length > 0) {
     await writeTextAtomic(
@@ -371,7 +383,13 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
       }),
     );
   }
-  await writeTextAtomic(`${outDir}/REPORT.md`, renderReport(profile, backend, rows, evaluation, seconds, ratio));
+  const stages = [pretrainTarget, pretrainDraft, target, reference, adaspec];
+  const elsewhere = stages.filter((s) => s.trainedOn !== backendName).map((s) => `${s.name} (${s.trainedOn})`);
+  if (elsewhere.length > 0) log(`table1: cached stages trained on another backend: ${elsewhere.join(", ")}`);
+  await writeTextAtomic(
+    `${outDir}/REPORT.md`,
+    renderReport(profile, backend, rows, evaluation, seconds, ratio, elsewhere),
+  );
   log(`table1: done in ${(seconds / 60).toFixed(1)} min; results in ${tableDir}, report ${outDir}/REPORT.md`);
   return { rows, evaluation, backend, profile, outDir, seconds, promptAlphas, markdown };
 }
@@ -391,6 +409,7 @@ function renderReport(
   evaluation: EvaluationResult,
   seconds: number,
   ratio: number,
+  trainedElsewhere: string[],
 ): string {
   const pct = (x: number | null) => (x === null ? "—" : (100 * x).toFixed(2));
   const get = (method: string) => rows.find((r) => r.method === method);
@@ -407,13 +426,18 @@ function renderReport(
       (seconds / 60).toFixed(1)
     } min. Generated ${new Date().toISOString()}.`,
     "",
+    ...(trainedElsewhere.length > 0
+      ? [`Cached checkpoints trained on another backend: ${trainedElsewhere.join(", ")}.`, ""]
+      : []),
     "## Table 1: acceptance rate α (%), GSM8K, greedy speculative decoding, γ = " + evaluation.gamma,
     "",
     `Our pair: target ${rows[0].target_parameters} parameters, draft ${ada.draft_parameters} parameters (${
       ratio.toFixed(1)
     }×); the paper's large-gap pair is ${
       PAPER_PAIRS["large-gap"]
-    } (45×). Distillation ran ${profile.distill.epochs} epochs, so the paper column is its 3-epoch one.`,
+    } (45×). The paper column is its 3-epoch setting; distillation here ran ${
+      profile.distill.epochs === 1 ? "1 epoch" : `${profile.distill.epochs} epochs`
+    }.`,
     "",
     "| method | ours α (%) | paper α (%) | τ | c | predicted speed-up | measured speed-up | lossless |",
     "|---|---:|---:|---:|---:|---:|---:|---|",
