@@ -1,32 +1,53 @@
 /**
- * `deno task bench`: prints training and decoding throughput of the `small` profile's target and
- * draft shapes on one backend, and the peak matMul rate measured in the same run, and writes
- * them to results/bench.json.
+ * `deno task bench`: measures training and decoding speed on every backend that starts on this
+ * machine, beside PyTorch on the same model shapes, and writes results/bench.json and
+ * BENCHMARKS.md. Each backend runs in its own process, because TensorFlow.js holds one active
+ * backend per process.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/tf.ts";
-import { BACKENDS, initBackend } from "../lib/backend.ts";
+import { type BackendInfo, BACKENDS, initBackend } from "../lib/backend.ts";
 import { type ModelShape, PROFILES } from "../lib/profiles.ts";
-import { TransformerLM } from "../lib/model.ts";
+import { type ModelConfig, TransformerLM } from "../lib/model.ts";
 import { AdamW } from "../lib/optimizer.ts";
-import { crossEntropyRows, maskedMean } from "../lib/objective.ts";
-import { greedyDecode } from "../lib/speculative.ts";
-import { writeTextAtomic } from "../lib/fs.ts";
+import { type Objective, objectiveLoss, teacherOutputs } from "../lib/objective.ts";
+import { makeBatch, type TokenExample } from "../lib/data.ts";
+import { buildReferenceLoss, buildTeacherCache } from "../lib/teacher_cache.ts";
+import { loadModel } from "../lib/checkpoint.ts";
+import { blockEfficiency, greedyDecode, predictedSpeedup, speculativeDecode } from "../lib/speculative.ts";
+import { BpeTokenizer } from "../lib/tokenizer.ts";
+import { loadGsm8k } from "../lib/data.ts";
+import { readJsonFile, writeTextAtomic } from "../lib/fs.ts";
 
 const HELP = `Usage: deno task bench [options]
 
-Measures one backend on the small profile's model shapes and writes results/bench.json.
+Measures every backend that starts here on the small profile's model shapes, beside PyTorch, and
+writes results/bench.json and BENCHMARKS.md.
 
 Options:
-  --backend NAME   ${BACKENDS.join(", ")} (or ADASPEC_BACKEND; default wasm)
-  --steps N        timed training steps per model (default 3)
+  --backends LIST  comma-separated backends to try (default ${BACKENDS.join(",")})
+  --steps N        timed training steps per measurement (default 3)
   --batch N        sequences per training step (default 8)
   --length N       tokens per sequence (default 256)
-  --out FILE       result file (default results/bench.json)
+  --prompts N      GSM8K test prompts for the decoding measurement (default 4)
+  --python PATH    Python with torch 2.x (default .venv-bench/bin/python; set up by bench/setup_torch.sh)
+  --data-dir DIR   GSM8K data for decoding prompts (or ADASPEC_DATA_DIR; default ../shared/data)
+  --results DIR    folder of a finished small-profile run whose drafts are decoded (default results/small)
+  --cache-dir DIR  checkpoint cache of that run (or ADASPEC_CACHE_DIR; default .cache)
   -h, --help       show this help
 `;
+
+interface Options {
+  steps: number;
+  batch: number;
+  length: number;
+  prompts: number;
+  dataDir: string;
+  results: string;
+  cacheDir: string;
+}
 
 function timeIt(run: () => void, repeats: number): number {
   run();
@@ -35,116 +56,452 @@ function timeIt(run: () => void, repeats: number): number {
   return (performance.now() - start) / repeats;
 }
 
-function trainingStep(shape: ModelShape, vocabSize: number, batch: number, length: number, steps: number) {
-  const model = TransformerLM.create({ vocabSize, contextLength: length + 1, ...shape, seed: 1 });
+function peakMatMul(): number {
+  let best = 0;
+  for (const n of [512, 1024]) {
+    const a = tf.randomNormal([n, n]);
+    const b = tf.randomNormal([n, n]);
+    const ms = timeIt(() => {
+      const c = tf.matMul(a, b);
+      c.dataSync();
+      c.dispose();
+    }, 5);
+    tf.dispose([a, b]);
+    best = Math.max(best, (2 * n ** 3) / ms / 1e6);
+  }
+  return best;
+}
+
+function randomExamples(count: number, length: number, vocab: number, seed: number): TokenExample[] {
+  let state = seed;
+  const next = () => (state = (state * 1103515245 + 12345) % 2147483648) % vocab;
+  return Array.from({ length: count }, () => ({
+    ids: Int32Array.from({ length: length + 1 }, next),
+    promptLength: Math.floor(length / 4),
+    truncated: false,
+  }));
+}
+
+/** Times `steps` optimiser steps of `objective` on one fixed batch; returns ms per step. */
+function stepTime(model: TransformerLM, objective: Objective, examples: TokenExample[], steps: number): number {
   const optimizer = new AdamW(model.params, { learningRate: 1e-4 });
-  const ids = tf.randomUniform([batch, length], 0, vocabSize, "int32", 1) as tf.Tensor2D;
-  const labels = tf.randomUniform([batch * length], 0, vocabSize, "int32", 2) as tf.Tensor1D;
-  const mask = tf.ones([batch * length]) as tf.Tensor1D;
+  const batch = makeBatch(examples, 0, objective.kind === "lm");
+  const indices = examples.map((_, i) => i);
   const ms = timeIt(() => {
+    const tensors = {
+      ids: tf.tensor2d(batch.inputs, [batch.size, batch.length], "int32"),
+      keyMask: tf.tensor2d(batch.keyMask, [batch.size, batch.length]),
+      labels: tf.tensor1d(batch.labels, "int32"),
+      lossMask: tf.tensor1d(batch.lossMask),
+    };
+    const frozen = teacherOutputs(objective, tensors.ids, tensors.keyMask, indices);
     const { value, grads } = tf.variableGrads(
-      () => maskedMean(crossEntropyRows(model.forward(ids), labels), mask, batch * length),
+      () => objectiveLoss(objective, model, batch, tensors, frozen).loss,
       model.variables(),
     );
     optimizer.apply(model.variables(), grads);
     value.dataSync();
-    tf.dispose([value, grads]);
+    tf.dispose([value, grads, frozen.teacher, frozen.reference, ...Object.values(tensors)]);
   }, steps);
-  // Model FLOPs of a training step: 6 per parameter per token (forward 2, backward 4).
-  const flops = 6 * model.parameterCount * batch * length;
-  const result = {
-    parameters: model.parameterCount,
-    msPerStep: ms,
-    tokensPerSecond: (batch * length * 1000) / ms,
-    modelGflops: flops / ms / 1e6,
-  };
   optimizer.dispose();
-  model.dispose();
-  tf.dispose([ids, labels, mask]);
-  return result;
+  return ms;
 }
 
-function decoding(shape: ModelShape, vocabSize: number, contextLength: number) {
-  const model = TransformerLM.create({ vocabSize, contextLength, ...shape, seed: 1 });
-  const prompt = Array.from({ length: 64 }, (_, i) => (i * 7) % vocabSize);
-  const tokens = 128;
-  const ms = timeIt(() => greedyDecode(model, prompt, tokens, -1), 2);
-  model.dispose();
-  return { tokensPerSecond: (tokens * 1000) / ms, msPerToken: ms / tokens };
+function config(shape: ModelShape, seed: number): ModelConfig {
+  const profile = PROFILES.small;
+  return { vocabSize: profile.vocabSize, contextLength: profile.maxLength, ...shape, seed };
 }
 
-function peakMatMul(): number {
-  const n = 1024;
-  const a = tf.randomNormal([n, n]);
-  const b = tf.randomNormal([n, n]);
-  const ms = timeIt(() => {
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    c.dispose();
-  }, 5);
-  tf.dispose([a, b]);
-  return (2 * n ** 3) / ms / 1e6;
+async function decodingMeasurements(options: Options, log: (line: string) => void) {
+  let runConfig: { stages: Record<string, { key: string }>; tokenizer: { fingerprint: string } };
+  try {
+    runConfig = await readJsonFile(`${options.results}/table1/config.json`, "small-profile run record");
+  } catch (error) {
+    log(`bench: decoding skipped: ${(error as Error).message}`);
+    return null;
+  }
+  const stage = (name: string) => `${options.cacheDir}/${runConfig.stages[name].key}`;
+  const target = await loadModel(stage("target-sft"));
+  const drafts = [
+    { name: "DistillSpec", model: await loadModel(stage("reference-distillspec")) },
+    { name: "AdaSPEC", model: await loadModel(stage("draft-adaspec")) },
+  ];
+  const tokenizerFile = [...Deno.readDirSync(options.cacheDir)].find((e) => e.name.startsWith("tokenizer-"));
+  let tokenizer: BpeTokenizer | null = null;
+  for (const entry of Deno.readDirSync(options.cacheDir)) {
+    if (!entry.name.startsWith("tokenizer-")) continue;
+    const candidate = await BpeTokenizer.load(`${options.cacheDir}/${entry.name}`);
+    if (candidate.fingerprint() === runConfig.tokenizer.fingerprint) tokenizer = candidate;
+  }
+  if (!tokenizer) {
+    log(`bench: decoding skipped: the run's tokenizer is not in ${options.cacheDir} (found ${tokenizerFile?.name})`);
+    return null;
+  }
+  const test = (await loadGsm8k(options.dataDir, "test")).slice(0, options.prompts);
+  const prompts = test.map((e) => tokenizer!.encode(e.prompt));
+  const gamma = PROFILES.small.gamma;
+  const maxNewTokens = 128;
+  const eosId = tokenizer.eosId;
+
+  let greedyMs = 0, greedyTokens = 0, targetCallMs = 0, targetCalls = 0;
+  for (const prompt of prompts) {
+    const out = greedyDecode(target, prompt, maxNewTokens, eosId);
+    greedyMs += out.milliseconds;
+    greedyTokens += out.tokens.length;
+    targetCallMs += out.targetMilliseconds * (out.targetCalls - 1) / out.targetCalls;
+    targetCalls += out.targetCalls - 1;
+  }
+  const targetMsPerCall = targetCallMs / Math.max(targetCalls, 1);
+  const results = [];
+  for (const { name, model } of drafts) {
+    let draftMs = 0, draftCalls = 0;
+    for (const prompt of prompts.slice(0, 2)) {
+      const out = greedyDecode(model, prompt, 32, -1);
+      draftMs += out.targetMilliseconds * (out.targetCalls - 1) / out.targetCalls;
+      draftCalls += out.targetCalls - 1;
+    }
+    const costRatio = draftMs / draftCalls / targetMsPerCall;
+    let ms = 0, tokens = 0, accepted = 0, rejected = 0;
+    for (const prompt of prompts) {
+      const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
+      ms += out.milliseconds;
+      tokens += out.tokens.length;
+      accepted += out.accepted;
+      rejected += out.rejected;
+    }
+    const alpha = accepted / Math.max(accepted + rejected, 1);
+    const predicted = predictedSpeedup(alpha, gamma, costRatio);
+    const measured = (tokens / ms) / (greedyTokens / greedyMs);
+    results.push({
+      draft: name,
+      alpha,
+      tau: blockEfficiency(alpha, gamma),
+      costRatio,
+      tokensPerSecond: (tokens * 1000) / ms,
+      predictedSpeedup: predicted,
+      measuredSpeedup: measured,
+      measuredOverPredicted: measured / predicted,
+    });
+    log(
+      `bench: speculative ${name}: ${((tokens * 1000) / ms).toFixed(0)} tok/s, α ${alpha.toFixed(3)}, c ${
+        costRatio.toFixed(3)
+      }, speed-up measured ${measured.toFixed(2)}× vs predicted ${predicted.toFixed(2)}× (${
+        (100 * measured / predicted).toFixed(0)
+      } %)`,
+    );
+    model.dispose();
+  }
+  log(`bench: greedy target: ${((greedyTokens * 1000) / greedyMs).toFixed(0)} tok/s`);
+  target.dispose();
+  return {
+    prompts: prompts.length,
+    maxNewTokens,
+    gamma,
+    greedyTokensPerSecond: (greedyTokens * 1000) / greedyMs,
+    drafts: results,
+  };
+}
+
+/** Measures the active backend; runs inside the child process. */
+async function measureBackend(backend: BackendInfo, options: Options, log: (line: string) => void) {
+  const profile = PROFILES.small;
+  const peak = peakMatMul();
+  log(`bench: ${backend.name}: peak matMul ${peak.toFixed(1)} GFLOP/s`);
+  const examples = randomExamples(options.batch, options.length, profile.vocabSize, 7);
+  const tokens = options.batch * options.length;
+  const training: Record<string, unknown> = {};
+  const models: Record<string, TransformerLM> = {};
+  for (const [role, shape] of [["target", profile.target], ["draft", profile.draft]] as const) {
+    const model = TransformerLM.create(config(shape, role === "target" ? 1 : 2));
+    models[role] = model;
+    const ms = stepTime(model, { kind: "lm" }, examples, options.steps);
+    const modelGflops = (6 * model.parameterCount * tokens) / ms / 1e6;
+    training[role] = {
+      parameters: model.parameterCount,
+      msPerStep: ms,
+      tokensPerSecond: (tokens * 1000) / ms,
+      modelGflops,
+      mfu: modelGflops / peak,
+    };
+    log(
+      `bench: ${backend.name}: train ${role} (${model.parameterCount} parameters): ${ms.toFixed(0)} ms/step, ${
+        ((tokens * 1000) / ms).toFixed(0)
+      } tok/s, ${modelGflops.toFixed(2)} model GFLOP/s, MFU ${(100 * modelGflops / peak).toFixed(1)} %`,
+    );
+  }
+
+  // AdaSPEC step of the draft: with the teacher cache, without it, and a plain SFT step.
+  const reference = TransformerLM.create(config(profile.draft, 3));
+  const draft = models.draft;
+  const target = models.target;
+  const cache = buildTeacherCache(target, examples, { padId: 0, microBatchSize: options.batch });
+  const adaspec = {
+    kind: "adaspec" as const,
+    teacher: target,
+    reference,
+    divergence: "fkl" as const,
+    k: profile.k,
+    normalisation: "valid" as const,
+    mode: "top" as const,
+  };
+  buildReferenceLoss(cache, reference, "fkl", { padId: 0, microBatchSize: options.batch });
+  const cachedMs = stepTime(draft, { ...adaspec, cache }, examples, options.steps);
+  const uncachedMs = stepTime(draft, adaspec, examples, options.steps);
+  const sftMs = stepTime(draft, { kind: "sft" }, examples, options.steps);
+  const adaspecStep = { cachedMs, uncachedMs, sftMs, cachedOverSft: cachedMs / sftMs };
+  log(
+    `bench: ${backend.name}: AdaSPEC step with cache ${cachedMs.toFixed(0)} ms, without ${
+      uncachedMs.toFixed(0)
+    } ms, draft SFT ${sftMs.toFixed(0)} ms (cached / SFT ${(cachedMs / sftMs).toFixed(2)})`,
+  );
+  [target, draft, reference].forEach((m) => m.dispose());
+
+  const decoding = await decodingMeasurements(options, log);
+  return { backend, peakGflops: peak, training, adaspecStep, decoding };
+}
+
+function runTorch(python: string, shape: ModelShape, options: Options, threads: number, log: (line: string) => void) {
+  const profile = PROFILES.small;
+  const args = [
+    "bench/torch_step.py",
+    "--vocab",
+    String(profile.vocabSize),
+    "--context",
+    String(profile.maxLength),
+    "--layers",
+    String(shape.layers),
+    "--width",
+    String(shape.width),
+    "--heads",
+    String(shape.heads),
+    "--mlp",
+    String(shape.mlpWidth),
+    "--batch",
+    String(options.batch),
+    "--length",
+    String(options.length),
+    "--steps",
+    String(Math.max(options.steps, 3)),
+    "--threads",
+    String(threads),
+  ];
+  const out = new Deno.Command(python, { args, stdout: "piped", stderr: "piped" }).outputSync();
+  if (!out.success) {
+    log(`bench: PyTorch failed: ${new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)}`);
+    return null;
+  }
+  const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
+  return JSON.parse(line);
+}
+
+function parseOptions(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      backends: { type: "string", default: BACKENDS.join(",") },
+      child: { type: "string" },
+      steps: { type: "string", default: "3" },
+      batch: { type: "string", default: "8" },
+      length: { type: "string", default: "256" },
+      prompts: { type: "string", default: "4" },
+      python: { type: "string", default: ".venv-bench/bin/python" },
+      "data-dir": { type: "string" },
+      results: { type: "string", default: "results/small" },
+      "cache-dir": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  const numbers = {
+    steps: Number(values.steps),
+    batch: Number(values.batch),
+    length: Number(values.length),
+    prompts: Number(values.prompts),
+  };
+  for (const [name, value] of Object.entries(numbers)) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} ${value} is invalid: use a positive integer`);
+  }
+  const options: Options = {
+    ...numbers,
+    dataDir: values["data-dir"] ?? Deno.env.get("ADASPEC_DATA_DIR") ?? "../shared/data",
+    results: values.results,
+    cacheDir: values["cache-dir"] ?? Deno.env.get("ADASPEC_CACHE_DIR") ?? ".cache",
+  };
+  return { values, options };
+}
+
+function renderMarkdown(report: Record<string, unknown>): string {
+  const lines = [
+    "# Benchmarks",
+    "",
+    `Measured by \`deno task bench\` on ${report.date}: ${report.cores} cores, ${report.cpu}. Training shapes are the \`small\` profile's target and draft, batch ${report.batch} × ${report.length} tokens, AdamW; the model FLOP count is 6 per parameter per token.`,
+    "",
+    "## Training step",
+    "",
+    "| backend | model | parameters | ms/step | tokens/s | model GFLOP/s | MFU | PyTorch tokens/s | ours / PyTorch |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const backends = report.backends as Record<string, unknown>[];
+  const torch = report.torch as Record<string, { tokens_per_second: number; torch: string; threads: number }> | null;
+  for (const b of backends) {
+    const training = b.training as Record<
+      string,
+      { parameters: number; msPerStep: number; tokensPerSecond: number; modelGflops: number; mfu: number }
+    >;
+    for (const role of ["target", "draft"]) {
+      const t = training[role];
+      const reference = torch?.[role]?.tokens_per_second;
+      lines.push(
+        `| ${(b.backend as BackendInfo).name} | ${role} | ${t.parameters} | ${t.msPerStep.toFixed(0)} | ${
+          t.tokensPerSecond.toFixed(0)
+        } | ${t.modelGflops.toFixed(2)} | ${(100 * t.mfu).toFixed(1)} % | ${reference ? reference.toFixed(0) : "—"} | ${
+          reference ? (t.tokensPerSecond / reference).toFixed(2) : "—"
+        } |`,
+      );
+    }
+  }
+  if (torch) {
+    const t = torch.target as unknown as { torch: string; threads: number; blas: { blas_info?: string } };
+    lines.push("", `PyTorch ${t.torch}, ${t.threads} threads, BLAS ${t.blas?.blas_info ?? "unknown"}.`);
+  } else {
+    lines.push("", "PyTorch was not measured (run `bash bench/setup_torch.sh` first).");
+  }
+  lines.push(
+    "",
+    "## Peak matMul and AdaSPEC step",
+    "",
+    "| backend | peak GFLOP/s | AdaSPEC step with cache (ms) | without cache (ms) | draft SFT step (ms) | cached / SFT |",
+    "|---|---:|---:|---:|---:|---:|",
+  );
+  for (const b of backends) {
+    const a = b.adaspecStep as { cachedMs: number; uncachedMs: number; sftMs: number; cachedOverSft: number };
+    lines.push(
+      `| ${(b.backend as BackendInfo).name} | ${(b.peakGflops as number).toFixed(1)} | ${a.cachedMs.toFixed(0)} | ${
+        a.uncachedMs.toFixed(0)
+      } | ${a.sftMs.toFixed(0)} | ${a.cachedOverSft.toFixed(2)} |`,
+    );
+  }
+  lines.push("", "## Decoding", "");
+  let anyDecoding = false;
+  for (const b of backends) {
+    const d = b.decoding as
+      | {
+        prompts: number;
+        maxNewTokens: number;
+        greedyTokensPerSecond: number;
+        drafts: Record<string, number | string>[];
+      }
+      | null;
+    if (!d) continue;
+    anyDecoding = true;
+    lines.push(
+      `${
+        (b.backend as BackendInfo).name
+      }: ${d.prompts} GSM8K test prompts, up to ${d.maxNewTokens} new tokens, plain greedy target ${
+        d.greedyTokensPerSecond.toFixed(0)
+      } tok/s.`,
+      "",
+      "| draft | α | τ | c | tokens/s | predicted speed-up | measured speed-up | measured / predicted |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|",
+      ...d.drafts.map((r) =>
+        `| ${r.draft} | ${(r.alpha as number).toFixed(3)} | ${(r.tau as number).toFixed(2)} | ${
+          (r.costRatio as number).toFixed(3)
+        } | ${(r.tokensPerSecond as number).toFixed(0)} | ${(r.predictedSpeedup as number).toFixed(2)}× | ${
+          (r.measuredSpeedup as number).toFixed(2)
+        }× | ${(100 * (r.measuredOverPredicted as number)).toFixed(0)} % |`
+      ),
+      "",
+    );
+  }
+  if (!anyDecoding) {
+    lines.push("Not measured: no finished `small` run was found (run `deno task reproduce` first).", "");
+  }
+  const failed = report.failedBackends as string[];
+  if (failed.length > 0) lines.push("## Backends that did not start", "", ...failed.map((f) => `- ${f}`), "");
+  return lines.join("\n");
 }
 
 async function main(): Promise<number> {
-  let values;
+  let parsed;
   try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        backend: { type: "string" },
-        steps: { type: "string", default: "3" },
-        batch: { type: "string", default: "8" },
-        length: { type: "string", default: "256" },
-        out: { type: "string", default: "results/bench.json" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
+    parsed = parseOptions(Deno.args);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${HELP}`);
+    console.error(`error: ${(error as Error).message}; run with --help for the options`);
     return 2;
   }
+  const { values, options } = parsed;
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  const numbers = { steps: Number(values.steps), batch: Number(values.batch), length: Number(values.length) };
-  for (const [name, value] of Object.entries(numbers)) {
-    if (!Number.isInteger(value) || value < 1) {
-      console.error(`error: --${name} ${value} is invalid; use a positive integer`);
-      return 2;
-    }
+  const log = (line: string) => console.error(line);
+
+  // Child process: measure one backend and print its JSON on stdout.
+  if (values.child) {
+    const backend = await initBackend(values.child);
+    console.log(JSON.stringify(await measureBackend(backend, options, log)));
+    return 0;
   }
-  const backend = await initBackend(values.backend);
-  const profile = PROFILES.small;
-  console.log(
-    `bench: backend ${backend.name} ${backend.version} (${backend.detail}), ${navigator.hardwareConcurrency} cores`,
-  );
-  const peak = peakMatMul();
-  console.log(`bench: peak matMul 1024³ ${peak.toFixed(1)} GFLOP/s`);
-  const result: Record<string, unknown> = {
-    backend,
+
+  const requested = values.backends.split(",").map((s) => s.trim()).filter(Boolean);
+  const backends: unknown[] = [];
+  const failedBackends: string[] = [];
+  for (const name of requested) {
+    log(`bench: measuring backend ${name}`);
+    const childArgs = [
+      "run",
+      "-A",
+      import.meta.filename!,
+      "--child",
+      name,
+      ...Deno.args.filter((a) => !a.startsWith("--backends")),
+    ];
+    const out = new Deno.Command(Deno.execPath(), { args: childArgs, stdout: "piped", stderr: "inherit" }).outputSync();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (!out.success || !text) {
+      failedBackends.push(`${name}: did not start or failed (see the log above)`);
+      continue;
+    }
+    backends.push(JSON.parse(text.split("\n").at(-1)!));
+  }
+
+  let torch: Record<string, unknown> | null = null;
+  try {
+    Deno.statSync(values.python);
+    const threads = navigator.hardwareConcurrency;
+    const profile = PROFILES.small;
+    torch = {
+      target: runTorch(values.python, profile.target, options, threads, log),
+      draft: runTorch(values.python, profile.draft, options, threads, log),
+    };
+    for (const role of ["target", "draft"]) {
+      const t = torch[role] as { tokens_per_second: number; torch: string } | null;
+      if (t) log(`bench: PyTorch ${t.torch} ${role}: ${t.tokens_per_second.toFixed(0)} tok/s with ${threads} threads`);
+    }
+  } catch {
+    log(`bench: PyTorch not measured: ${values.python} not found; run bash bench/setup_torch.sh`);
+  }
+
+  const cpu = (() => {
+    try {
+      return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+    } catch {
+      return "unknown CPU";
+    }
+  })();
+  const report = {
     date: new Date().toISOString(),
     cores: navigator.hardwareConcurrency,
-    peakGflops: peak,
-    ...numbers,
+    cpu,
+    ...options,
+    backends,
+    failedBackends,
+    torch,
   };
-  for (const [role, shape] of [["target", profile.target], ["draft", profile.draft]] as const) {
-    const step = trainingStep(shape, profile.vocabSize, numbers.batch, numbers.length, numbers.steps);
-    const decode = decoding(shape, profile.vocabSize, profile.maxLength);
-    console.log(
-      `bench: ${role} ${step.parameters} parameters: train ${step.msPerStep.toFixed(0)} ms/step, ${
-        step.tokensPerSecond.toFixed(0)
-      } tok/s, model ${step.modelGflops.toFixed(2)} GFLOP/s (MFU ${
-        (100 * step.modelGflops / peak).toFixed(1)
-      } %); greedy decoding ${decode.tokensPerSecond.toFixed(0)} tok/s`,
-    );
-    result[role] = { ...step, mfu: step.modelGflops / peak, decode };
-  }
-  await writeTextAtomic(values.out, JSON.stringify(result, null, 2) + "\n");
-  console.log(`bench: wrote ${values.out}`);
-  return 0;
+  await writeTextAtomic("results/bench.json", JSON.stringify(report, null, 2) + "\n");
+  await writeTextAtomic("BENCHMARKS.md", renderMarkdown(report) + "\n");
+  log("bench: wrote results/bench.json and BENCHMARKS.md");
+  return backends.length > 0 ? 0 : 1;
 }
 
 Deno.exit(await main());
