@@ -71,9 +71,10 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     target: { layers: 2, width: 32, heads: 2, mlpWidth: 64 },
     draft: { layers: 1, width: 16, heads: 2, mlpWidth: 32 },
     pretrainTarget: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
-    pretrainDraft: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
-    targetSft: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
-    distill: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
+    pretrainDraft: { epochs: 2, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
+    // Large enough that the distilled drafts get some tokens accepted, so every counting path runs.
+    targetSft: { epochs: 3, batchSize: 8, microBatchSize: 4, learningRate: 1e-2 },
+    distill: { epochs: 3, batchSize: 8, microBatchSize: 4, learningRate: 1e-2 },
     k: 0.4,
     seed: 42,
   },
