@@ -213,20 +213,45 @@ export class TransformerLM {
    * Decodes `tokens` (B rows of equal length) after the positions already in `cache` and returns
    * their logits as a flat array [B · T_new · V] plus the extended cache. The old cache object is
    * updated in place and returned; pass null to start a new one.
+   *
+   * `padding[b]` is the number of left-padding slots at the start of row b (batched decoding of
+   * prompts of unequal length): those keys are hidden and row b's positions start after them.
+   * Positions past the context length are clamped to its last position: callers keep real
+   * tokens within it, and only placeholder tokens of finished rows can go past it.
    */
-  decode(tokens: number[][], cache: KvCache | null): { logits: Float32Array; cache: KvCache } {
+  decode(tokens: number[][], cache: KvCache | null, padding?: number[]): { logits: Float32Array; cache: KvCache } {
     const batch = tokens.length;
     const length = tokens[0].length;
     const past = cache?.length ?? 0;
-    if (past + length > this.config.contextLength) {
+    const maxPadding = padding ? Math.max(...padding) : 0;
+    if (past + length - maxPadding > this.config.contextLength) {
       throw new Error(
-        `decoding past the context length: ${past} cached + ${length} new > ${this.config.contextLength}`,
+        `decoding past the context length: ${past - maxPadding} cached + ${length} new > ${this.config.contextLength}`,
       );
+    }
+    if (padding && padding.length !== batch) {
+      throw new Error(`padding has ${padding.length} rows but the batch has ${batch}`);
     }
     const result = tf.tidy(() => {
       const ids = tf.tensor2d(tokens.flat(), [batch, length], "int32");
-      const maskBias = this.#causalBias(length, past, past + length);
-      const x = this.#embed(ids, past);
+      let maskBias = this.#causalBias(length, past, past + length);
+      let x: tf.Tensor2D;
+      if (padding) {
+        const total = past + length;
+        const padBias = new Float32Array(batch * total);
+        const positions = new Int32Array(batch * length);
+        for (let b = 0; b < batch; b++) {
+          for (let j = 0; j < padding[b]; j++) padBias[b * total + j] = NEG_INF;
+          for (let i = 0; i < length; i++) {
+            const position = Math.max(past + i - padding[b], 0);
+            positions[b * length + i] = Math.min(position, this.config.contextLength - 1);
+          }
+        }
+        maskBias = maskBias.add(tf.tensor(padBias, [batch, 1, 1, total]));
+        x = this.#embedAt(ids, positions);
+      } else {
+        x = this.#embed(ids, past);
+      }
       const out = this.#blocks(x, batch, length, maskBias, cache);
       return { logits: out.logits, keys: out.keys, values: out.values };
     });
@@ -258,6 +283,14 @@ export class TransformerLM {
     const tokens = dense(oneHot, this.#p("wte") as tf.Tensor2D);
     const positions = tf.slice(this.#p("wpe"), [offset, 0], [length, d]);
     return tokens.reshape([batch, length, d]).add(positions).reshape([batch * length, d]) as tf.Tensor2D;
+  }
+
+  // Per-row positions; inference only, because gather has no gradient on wasm.
+  #embedAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    const [batch, length] = ids.shape;
+    const oneHot = tf.oneHot(ids.reshape([batch * length]), this.config.vocabSize).toFloat() as tf.Tensor2D;
+    const tokens = dense(oneHot, this.#p("wte") as tf.Tensor2D);
+    return tokens.add(tf.gather(this.#p("wpe"), tf.tensor1d(positions, "int32"))) as tf.Tensor2D;
   }
 
   // Additive mask [T_new, T_total]: query i (absolute position past + i) sees keys 0 … past + i.

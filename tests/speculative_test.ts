@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { ModelConfig } from "../lib/model.ts";
 import { greedyDecode, speculativeDecode } from "../lib/speculative.ts";
 import { exactAcceptance } from "../lib/exact_alpha.ts";
+import { greedyDecodeBatch } from "../lib/batch_decode.ts";
 import { scaledModel, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
@@ -150,5 +151,23 @@ Deno.test("exact α with draft equal to target", () => {
   assert.equal(counts.accepted, 19);
   assert.equal(counts.rejected, 0);
   assert.equal(spec.accepted, 19);
+  target.dispose();
+});
+
+Deno.test("batched greedy equals one prompt at a time", () => {
+  const target = scaledModel(targetConfig, 25);
+  for (const batchSize of [1, 2, 4]) {
+    for (const [eosId, maxNewTokens] of [[0, 20], [-1, 12], [5, 60]]) {
+      const batched = greedyDecodeBatch(target, prompts, { maxNewTokens, eosId, batchSize });
+      prompts.forEach((prompt, i) => {
+        const single = greedyDecode(target, prompt, maxNewTokens, eosId).tokens;
+        assert.deepEqual(batched[i], single, `prompt ${i}, batch ${batchSize}, EOS ${eosId}, budget ${maxNewTokens}`);
+      });
+    }
+  }
+  assert.throws(
+    () => greedyDecodeBatch(target, [[1], []], { maxNewTokens: 4, eosId: 0, batchSize: 2 }),
+    /prompt 1 is empty/,
+  );
   target.dispose();
 });
