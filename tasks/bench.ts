@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/tf.ts";
-import { type BackendInfo, BACKENDS, initBackend } from "../lib/backend.ts";
+import { type BackendInfo, initBackend } from "../lib/backend.ts";
 import { type ModelShape, PROFILES } from "../lib/profiles.ts";
 import { type ModelConfig, TransformerLM } from "../lib/model.ts";
 import { AdamW } from "../lib/optimizer.ts";
@@ -27,7 +27,8 @@ Measures every backend that starts here on the small profile's model shapes, bes
 writes results/bench.json and BENCHMARKS.md.
 
 Options:
-  --backends LIST  comma-separated backends to try (default ${BACKENDS.join(",")})
+  --backends LIST  comma-separated backends to try (default wasm,tensorflow,webgpu; cpu is
+                   20–40× slower than wasm and takes minutes per step at these sizes)
   --steps N        timed training steps per measurement (default 3)
   --batch N        sequences per training step (default 8)
   --length N       tokens per sequence (default 256)
@@ -298,7 +299,7 @@ function parseOptions(args: string[]) {
   const { values } = parseArgs({
     args,
     options: {
-      backends: { type: "string", default: BACKENDS.join(",") },
+      backends: { type: "string", default: "wasm,tensorflow,webgpu" },
       child: { type: "string" },
       steps: { type: "string", default: "3" },
       batch: { type: "string", default: "8" },
