@@ -9,6 +9,7 @@
 import type { TransformerLM } from "./model.ts";
 import { acceptanceRate, blockEfficiency, greedyDecode, predictedSpeedup, speculativeDecode } from "./speculative.ts";
 import { exactAcceptance } from "./exact_alpha.ts";
+import { greedyDecodeBatch } from "./batch_decode.ts";
 
 /** One prompt's outcome for one draft. */
 export interface PromptRecord {
@@ -18,13 +19,15 @@ export interface PromptRecord {
   rejected: number;
   /** α of this prompt; null when the draft proposed nothing (the target ended at once). */
   alpha: number | null;
+  /** Length of the target's greedy continuation, which speculative decoding reproduces. */
   generated: number;
   targetCalls: number;
-  milliseconds: number;
-  /** True when the speculative output equals the target's greedy output. */
-  identical: boolean;
-  /** True when the teacher-forced count (no decoding loop) gave the same accepted and rejected counts. */
-  exactCountsAgree: boolean;
+  /** Wall time of the speculative loop; null for prompts outside the timed ones. */
+  milliseconds: number | null;
+  /** True when the speculative output equals the target's greedy output; null when not timed. */
+  identical: boolean | null;
+  /** True when the teacher-forced counts equal the loop's; null when not timed. */
+  exactCountsAgree: boolean | null;
 }
 
 /** Pooled result of one draft. */
@@ -64,6 +67,10 @@ export interface EvaluationResult {
   gamma: number;
   maxNewTokens: number;
   prompts: number;
+  /** Prompts that ran the real decoding loops. */
+  timedPrompts: number;
+  /** Timed prompts whose stored continuation differed from fresh greedy decoding (0 when the store is sound). */
+  storeMismatches: number;
   target: TargetQuality;
   drafts: DraftResult[];
   records: PromptRecord[];
@@ -98,28 +105,57 @@ function measureCallCost(model: TransformerLM, prompts: number[][], tokens: numb
   return ms / Math.max(calls, 1);
 }
 
+/** Options of {@link evaluateDrafts}. */
+export interface EvaluateOptions {
+  /** Lookahead γ. */
+  gamma: number;
+  /** Maximum new tokens per prompt (cut to the context length). */
+  maxNewTokens: number;
+  eosId: number;
+  /**
+   * Prompts (the first ones) that run the real decoding loops, for wall-clock speed, the lossless
+   * check and the check of the teacher-forced counts; all prompts by default. α always covers
+   * every prompt, from teacher-forced counts, which equal the loop's.
+   */
+  timingPrompts?: number;
+  /** The target's stored greedy continuations of the prompts, when known; decoded otherwise. */
+  continuations?: number[][];
+  /** Prompts per forward call when decoding continuations outside the timed prompts; 8 by default. */
+  batchSize?: number;
+  log?: (line: string) => void;
+}
+
 /**
- * Evaluates each draft against `target` on `prompts` with lookahead `gamma`. Logs one line per
- * interval of prompts.
+ * Evaluates each draft against `target` on `prompts`. Logs one line per interval of prompts.
  */
 export function evaluateDrafts(
   target: TransformerLM,
   drafts: { name: string; model: TransformerLM }[],
   prompts: number[][],
-  options: { gamma: number; maxNewTokens: number; eosId: number; log?: (line: string) => void },
+  options: EvaluateOptions,
 ): EvaluationResult {
   const log = options.log ?? ((line: string) => console.error(line));
   const { gamma, maxNewTokens, eosId } = options;
   if (prompts.length === 0) throw new Error("no test prompts to evaluate");
-  const logEvery = Math.max(1, Math.floor(prompts.length / 10));
+  const timed = Math.min(options.timingPrompts ?? prompts.length, prompts.length);
+  if (!Number.isInteger(timed) || timed < 1) {
+    throw new Error(`invalid timingPrompts ${options.timingPrompts}: use a positive integer`);
+  }
+  if (options.continuations && options.continuations.length !== prompts.length) {
+    throw new Error(
+      `${options.continuations.length} stored continuations for ${prompts.length} prompts; rebuild the continuation store`,
+    );
+  }
+  const logEvery = Math.max(1, Math.floor(timed / 5));
 
-  log(`evaluate: target greedy decoding of ${prompts.length} prompts, max ${maxNewTokens} new tokens`);
+  // Plain greedy decoding of the timed prompts gives the baseline time and the target's cost per call.
+  log(`evaluate: target greedy decoding of ${timed} timed prompts, max ${maxNewTokens} new tokens`);
   const continuations: number[][] = [];
   const greedyMs: number[] = [];
   let targetCallMs = 0, targetCalls = 0;
   const start = performance.now();
-  prompts.forEach((prompt, i) => {
-    const out = greedyDecode(target, prompt, maxNewTokens, eosId);
+  for (let i = 0; i < timed; i++) {
+    const out = greedyDecode(target, prompts[i], maxNewTokens, eosId);
     continuations.push(out.tokens);
     greedyMs.push(out.milliseconds);
     if (out.targetCalls > 1) {
@@ -127,9 +163,30 @@ export function evaluateDrafts(
       targetCalls += out.targetCalls - 1;
     }
     if ((i + 1) % logEvery === 0) {
-      log(`evaluate: target ${i + 1}/${prompts.length} prompts, ${((performance.now() - start) / 1000).toFixed(0)}s`);
+      log(`evaluate: target ${i + 1}/${timed} prompts, ${((performance.now() - start) / 1000).toFixed(0)}s`);
     }
-  });
+  }
+  let storeMismatches = 0;
+  if (options.continuations) {
+    for (let i = 0; i < timed; i++) {
+      if (options.continuations[i].join(",") !== continuations[i].join(",")) storeMismatches++;
+    }
+    if (storeMismatches > 0) {
+      log(`evaluate: ERROR ${storeMismatches} stored continuations differ from fresh greedy decoding`);
+    }
+    continuations.push(...options.continuations.slice(timed));
+  } else if (timed < prompts.length) {
+    const batchStart = performance.now();
+    continuations.push(
+      ...greedyDecodeBatch(target, prompts.slice(timed), { maxNewTokens, eosId, batchSize: options.batchSize ?? 8 }),
+    );
+    log(
+      `evaluate: batched greedy decoding of the other ${prompts.length - timed} prompts, ${
+        ((performance.now() - batchStart) / 1000).toFixed(0)
+      }s`,
+    );
+  }
+
   const lengths = continuations.map((c) => c.length);
   const target_: TargetQuality = {
     parameters: target.parameterCount,
@@ -146,7 +203,7 @@ export function evaluateDrafts(
 
   const records: PromptRecord[] = [];
   const results: DraftResult[] = [];
-  const costPrompts = prompts.slice(0, Math.min(8, prompts.length));
+  const costPrompts = prompts.slice(0, Math.min(8, timed));
   for (const { name, model } of drafts) {
     const draftMsPerCall = measureCallCost(model, costPrompts, Math.min(32, maxNewTokens));
     const costRatio = draftMsPerCall / target_.msPerCall;
@@ -154,42 +211,49 @@ export function evaluateDrafts(
     const promptAlphas: number[] = [];
     const draftStart = performance.now();
     prompts.forEach((prompt, i) => {
-      const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
-      const identical = out.tokens.length === continuations[i].length &&
-        out.tokens.every((t, j) => t === continuations[i][j]);
-      if (!identical) mismatches++;
-      accepted += out.accepted;
-      rejected += out.rejected;
-      specMs += out.milliseconds;
-      const alpha = out.accepted + out.rejected > 0 ? out.accepted / (out.accepted + out.rejected) : null;
-      if (alpha !== null) promptAlphas.push(alpha);
+      // α of every prompt comes from the teacher-forced count over the target's continuation.
       const exact = exactAcceptance(model, prompt, continuations[i], {
         gamma,
         maxNewTokens,
         eosId,
         targetContextLength: target.config.contextLength,
       });
-      const exactCountsAgree = exact.accepted === out.accepted && exact.rejected === out.rejected;
-      if (!exactCountsAgree) exactCountMismatches++;
-      records.push({
+      accepted += exact.accepted;
+      rejected += exact.rejected;
+      const alpha = exact.accepted + exact.rejected > 0 ? exact.accepted / (exact.accepted + exact.rejected) : null;
+      if (alpha !== null) promptAlphas.push(alpha);
+      const record: PromptRecord = {
         draft: name,
         prompt: i,
-        accepted: out.accepted,
-        rejected: out.rejected,
+        accepted: exact.accepted,
+        rejected: exact.rejected,
         alpha,
-        generated: out.tokens.length,
-        targetCalls: out.targetCalls,
-        milliseconds: out.milliseconds,
-        identical,
-        exactCountsAgree,
-      });
-      if ((i + 1) % logEvery === 0) {
-        log(
-          `evaluate: ${name} ${i + 1}/${prompts.length} prompts, α so far ${
-            (accepted / Math.max(accepted + rejected, 1)).toFixed(4)
-          }, ${((performance.now() - draftStart) / 1000).toFixed(0)}s`,
-        );
+        generated: continuations[i].length,
+        targetCalls: exact.targetCalls,
+        milliseconds: null,
+        identical: null,
+        exactCountsAgree: null,
+      };
+
+      // Timed prompts also run the real loop: wall time, the lossless check, the count check.
+      if (i < timed) {
+        const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
+        record.identical = out.tokens.length === continuations[i].length &&
+          out.tokens.every((t, j) => t === continuations[i][j]);
+        record.exactCountsAgree = exact.accepted === out.accepted && exact.rejected === out.rejected;
+        record.milliseconds = out.milliseconds;
+        if (!record.identical) mismatches++;
+        if (!record.exactCountsAgree) exactCountMismatches++;
+        specMs += out.milliseconds;
+        if ((i + 1) % logEvery === 0) {
+          log(
+            `evaluate: ${name} ${i + 1}/${timed} timed prompts, α so far ${
+              (accepted / Math.max(accepted + rejected, 1)).toFixed(4)
+            }, ${((performance.now() - draftStart) / 1000).toFixed(0)}s`,
+          );
+        }
       }
+      records.push(record);
     });
     const alpha = acceptanceRate(accepted, rejected);
     const result: DraftResult = {
@@ -209,6 +273,9 @@ export function evaluateDrafts(
     if (mismatches > 0) {
       log(`evaluate: ERROR ${name}: ${mismatches} prompts differ from plain greedy decoding of the target`);
     }
+    if (exactCountMismatches > 0) {
+      log(`evaluate: ERROR ${name}: ${exactCountMismatches} prompts have teacher-forced counts unlike the loop's`);
+    }
     log(
       `evaluate: ${name} α ${alpha.toFixed(4)} (${accepted}/${accepted + rejected}), τ ${result.tau.toFixed(3)}, c ${
         costRatio.toFixed(3)
@@ -216,5 +283,15 @@ export function evaluateDrafts(
     );
     results.push(result);
   }
-  return { gamma, maxNewTokens, prompts: prompts.length, target: target_, drafts: results, records, continuations };
+  return {
+    gamma,
+    maxNewTokens,
+    prompts: prompts.length,
+    timedPrompts: timed,
+    storeMismatches,
+    target: target_,
+    drafts: results,
+    records,
+    continuations,
+  };
 }

@@ -35,6 +35,11 @@ export interface Profile {
   testPrompts: number;
   /** Maximum new tokens per test prompt. */
   maxNewTokens: number;
+  /**
+   * Test prompts (the first ones) that also run the real decoding loops for wall-clock speed and
+   * the lossless check; α of every prompt comes from exact teacher-forced counts.
+   */
+  timingPrompts: number;
   /** Lookahead γ of speculative decoding. */
   gamma: number;
   target: ModelShape;
@@ -67,6 +72,7 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     trainExamples: 48,
     testPrompts: 4,
     maxNewTokens: 24,
+    timingPrompts: 4,
     gamma: 4,
     target: { layers: 2, width: 32, heads: 2, mlpWidth: 64 },
     draft: { layers: 1, width: 16, heads: 2, mlpWidth: 32 },
@@ -85,6 +91,7 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     trainExamples: 960,
     testPrompts: 60,
     maxNewTokens: 192,
+    timingPrompts: 20,
     gamma: 4,
     target: { layers: 4, width: 128, heads: 4, mlpWidth: 512 },
     draft: { layers: 1, width: 24, heads: 2, mlpWidth: 96 },

@@ -121,6 +121,7 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
     "first run builds the teacher cache",
   );
   assert.ok(!again.some((l) => l.startsWith("teacher cache")), "a fully cached rerun does not touch the teacher cache");
+  assert.ok(again.some((l) => l.includes("reusing stored target continuations")), "continuations come from the store");
 
   // Without the teacher cache the two distillation stages have other keys and train again.
   const uncached: string[] = [];

@@ -3,6 +3,7 @@ import type { ModelConfig } from "../lib/model.ts";
 import { greedyDecode, speculativeDecode } from "../lib/speculative.ts";
 import { exactAcceptance } from "../lib/exact_alpha.ts";
 import { greedyDecodeBatch } from "../lib/batch_decode.ts";
+import { evaluateDrafts } from "../lib/evaluate.ts";
 import { scaledModel, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
@@ -170,4 +171,30 @@ Deno.test("batched greedy equals one prompt at a time", () => {
     /prompt 1 is empty/,
   );
   target.dispose();
+});
+
+Deno.test("evaluation with fewer timed prompts keeps α", () => {
+  const target = scaledModel(targetConfig, 25);
+  const draft = scaledModel(draftConfig, 25);
+  const options = { gamma: 3, maxNewTokens: 20, eosId: 0, log: () => {} };
+  const all = evaluateDrafts(target, [{ name: "d", model: draft }], prompts, options);
+  const some = evaluateDrafts(target, [{ name: "d", model: draft }], prompts, { ...options, timingPrompts: 2 });
+  const stored = evaluateDrafts(target, [{ name: "d", model: draft }], prompts, {
+    ...options,
+    timingPrompts: 1,
+    continuations: all.continuations,
+  });
+  assert.equal(all.timedPrompts, 4);
+  assert.equal(some.timedPrompts, 2);
+  assert.deepEqual(some.continuations, all.continuations, "batched continuations equal the loop's");
+  for (const result of [some, stored]) {
+    assert.equal(result.drafts[0].accepted, all.drafts[0].accepted, "accepted");
+    assert.equal(result.drafts[0].rejected, all.drafts[0].rejected, "rejected");
+  }
+  assert.equal(stored.storeMismatches, 0);
+  assert.equal(all.drafts[0].mismatches, 0, "lossless on timed prompts");
+  assert.equal(all.drafts[0].exactCountMismatches, 0, "teacher-forced counts equal the loop's");
+  assert.equal(some.records.filter((r) => r.identical === null).length, 2, "untimed prompts have no loop result");
+  target.dispose();
+  draft.dispose();
 });
