@@ -9,16 +9,21 @@ import { tf } from "./tf.ts";
 /** The divergences the distillation losses support. */
 export type Divergence = "fkl" | "rkl" | "tvd" | "jsd";
 
-// Rows where the weighting distribution is 0 contribute 0 even when the other log-prob is −∞.
-// The mask is built from values outside the gradient, because comparison ops have no gradient.
-function klRows(logA: tf.Tensor2D, logB: tf.Tensor2D, maskA: tf.Tensor2D): tf.Tensor1D {
+// Entries where the weighting distribution is 0 contribute 0 even when the other log-prob is −∞.
+// The mask is built from values outside the gradient, because comparison ops have no gradient;
+// null means every entry is positive, which skips the masking ops.
+function klRows(logA: tf.Tensor2D, logB: tf.Tensor2D, maskA: tf.Tensor2D | null): tf.Tensor1D {
+  if (maskA === null) return tf.sum(tf.exp(logA).mul(logA.sub(logB)), -1) as tf.Tensor1D;
   const safeA = tf.where(maskA.cast("bool"), logA, tf.zerosLike(logA));
   const safeB = tf.where(maskA.cast("bool"), logB, tf.zerosLike(logB));
   return tf.sum(tf.exp(safeA).mul(maskA).mul(safeA.sub(safeB)), -1) as tf.Tensor1D;
 }
 
-function positiveMask(logProbs: tf.Tensor2D): tf.Tensor2D {
+function positiveMask(logProbs: tf.Tensor2D): tf.Tensor2D | null {
   const values = logProbs.dataSync();
+  let allPositive = true;
+  for (let i = 0; i < values.length && allPositive; i++) allPositive = values[i] > -Infinity;
+  if (allPositive) return null;
   const mask = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) mask[i] = values[i] > -Infinity ? 1 : 0;
   return tf.tensor2d(mask, logProbs.shape);
