@@ -1,5 +1,5 @@
 /**
- * Where task data comes from, tried in order: the data folder (`--data-dir` or `ADASPEC_DATA_DIR`),
+ * Task data sources, tried in order: the data folder (`--data-dir` or `ADASPEC_DATA_DIR`),
  * the local cache folder, a download into that cache, and last the built-in synthetic stand-ins.
  * Downloads print progress, are resumed with HTTP Range requests after an interruption, are checked
  * against a SHA-256 checksum and are renamed into place only when complete.
@@ -150,7 +150,7 @@ function megabytes(bytes: number): string {
 }
 
 /**
- * Downloads `url` to `dest`. The bytes go to `dest + ".part"`; an interrupted transfer is resumed from
+ * Downloads `url` to `dest`. The bytes go to `dest + ".part"`. An interrupted transfer is resumed from
  * that file's size with a `Range` request, on a later attempt or a later call. When the transfer is
  * complete its SHA-256 is checked and the file is renamed to `dest`, so `dest` exists only when whole.
  *
@@ -219,7 +219,7 @@ async function fetchInto(
     clearTimeout(timer);
   }
 
-  // 416: the partial file already holds every byte the server has.
+  // 416: the partial file already contains every byte the server has.
   if (response.status === 416 && offset > 0) {
     await response.body?.cancel();
     return true;
@@ -269,20 +269,20 @@ async function fetchInto(
   return true;
 }
 
-/** Where a task's data came from. */
+/** The origin of a task's data. */
 export type DataSource = "data-dir" | "cache" | "download" | "synthetic";
 
 /** Options of {@linkcode resolveTaskData}. */
 export interface TaskDataOptions {
   /** The data folder; defaults to `ADASPEC_DATA_DIR`. */
   dataDir?: string;
-  /** The cache folder, whose `data/` subfolder holds downloads; defaults to `ADASPEC_CACHE_DIR`, else `.cache`. */
+  /** The cache folder, whose `data/` subfolder stores downloads; defaults to `ADASPEC_CACHE_DIR`, else `.cache`. */
   cacheDir?: string;
   /** A mirror base URL used in place of the canonical URLs; defaults to `ADASPEC_DATA_URL`. */
   baseUrl?: string;
   /** Set to false to skip the download step. */
   download?: boolean;
-  /** Receives the lines that say which source was used, and download progress; defaults to `console.error`. */
+  /** Receives the lines naming the source used, and download progress; defaults to `console.error`. */
   log?: (line: string) => void;
   /** Download settings (attempts, timeouts); `log` above overrides theirs. */
   downloadOptions?: DownloadOptions;
@@ -296,13 +296,13 @@ export interface TaskDataOptions {
 export interface TaskData {
   /** The task's name. */
   task: TaskName;
-  /** Where the data came from; `synthetic` means built-in generated text, not the real dataset. */
+  /** The origin of the data; `synthetic` means built-in generated text, not the real dataset. */
   source: DataSource;
   /** The folder read, absent for synthetic data. */
   dir?: string;
   /** The formatted examples of each split. */
   splits: Record<Split, TaskExample[]>;
-  /** How the splits were made, from the task registry, or a note on the synthetic data. */
+  /** The description of how the splits were made, from the task registry, or a note on the synthetic data. */
   splitNote: string;
 }
 
@@ -317,7 +317,7 @@ async function hasTaskFiles(dir: string, name: TaskName): Promise<boolean> {
 /**
  * Finds a task's data and loads its splits: from the data folder, else the cache, else by downloading
  * into the cache, else from the synthetic stand-in. Each step that is skipped or fails is logged, and
- * the result's `source` says which step supplied the data.
+ * the result's `source` names the step that supplied the data.
  *
  * @throws {ChecksumError} When a downloaded file does not match its checksum: a corrupt download is
  * reported, not replaced by synthetic data.
