@@ -8,7 +8,7 @@
  */
 import { tf } from "./tf.ts";
 import type { TransformerLM } from "./model.ts";
-import { argmaxRows } from "./ops.ts";
+import { argmaxRows, readValues } from "./ops.ts";
 
 /** Accepted and rejected counts of one prompt. */
 export interface AcceptanceCounts {
@@ -82,7 +82,7 @@ export function teacherForcedProposals(draft: TransformerLM, prompt: number[], c
       `prompt and continuation of ${inputs.length} tokens exceed the draft's context length ${draft.config.contextLength}`,
     );
   }
-  const logits = tf.tidy(() => draft.forward(tf.tensor2d(inputs, [1, inputs.length], "int32")).dataSync());
+  const logits = readValues(() => draft.forward(tf.tensor2d(inputs, [1, inputs.length], "int32")));
   const vocab = draft.config.vocabSize;
   const first = prompt.length - 1;
   return argmaxRows(logits.subarray(first * vocab), vocab).slice(0, continuation.length);

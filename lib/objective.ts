@@ -10,6 +10,7 @@ import type { TransformerLM } from "./model.ts";
 import { type Divergence, divergence, logProbs } from "./divergence.ts";
 import { lossDivisor, type LossNormalisation, selectTokens } from "./selection.ts";
 import type { TeacherCache } from "./teacher_cache.ts";
+import { readValues } from "./ops.ts";
 
 /** Training objective of one stage. */
 export type Objective =
@@ -133,7 +134,7 @@ export function adaspecLoss(
   // ΔL is a value, not part of the graph: the selection mask carries no gradient.
   const referenceRows = reference instanceof Float32Array
     ? reference
-    : tf.tidy(() => divergence(options.divergence, teacher, reference).dataSync());
+    : readValues(() => divergence(options.divergence, teacher, reference));
   const draftValues = draftRows.dataSync();
   const validPositions: number[] = [];
   const scores: number[] = [];

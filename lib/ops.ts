@@ -75,6 +75,18 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return x.mul(x.mul(1.702).sigmoid());
 }
 
+/**
+ * Runs `compute` inside `tf.tidy` and returns the resulting tensor's values, freeing every
+ * intermediate. Returning a typed array from `tf.tidy` itself would make tidy walk every element
+ * looking for tensors, which costs about a second per million values.
+ */
+export function readValues(compute: () => tf.Tensor): Float32Array {
+  const tensor = tf.tidy(compute);
+  const values = tensor.dataSync() as Float32Array;
+  tensor.dispose();
+  return values;
+}
+
 /** Returns, for each row of `values` (row length `width`), the index of its maximum; ties go to the lowest index. */
 export function argmaxRows(values: ArrayLike<number>, width: number): number[] {
   const rows = values.length / width;

@@ -11,6 +11,7 @@ import type { TransformerLM } from "./model.ts";
 import { type Divergence, divergence, logProbs } from "./divergence.ts";
 import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
 import { writeBytesAtomic } from "./fs.ts";
+import { readValues } from "./ops.ts";
 
 /** Returns the input positions t whose label (token t + 1) is a loss position, as `makeBatch` marks them. */
 export function lossPositions(example: TokenExample): { start: number; end: number } {
@@ -126,10 +127,10 @@ export function buildTeacherCache(
   let done = 0;
   for (const indices of microBatches(examples.length, options.microBatchSize)) {
     const batch = makeBatch(indices.map((i) => examples[i]), options.padId);
-    const rows = tf.tidy(() => {
+    const rows = readValues(() => {
       const ids = tf.tensor2d(batch.inputs, [batch.size, batch.length], "int32");
       const keyMask = tf.tensor2d(batch.keyMask, [batch.size, batch.length]);
-      return logProbs(target.forward(ids, keyMask)).dataSync() as Float32Array;
+      return logProbs(target.forward(ids, keyMask));
     });
     copyLossRows(values, rows, v, examples, indices, batch.length, cache.offsets);
     done += indices.length;
@@ -155,14 +156,14 @@ export function buildReferenceLoss(
   const losses = new Float32Array(cache.positions);
   for (const indices of microBatches(cache.examples.length, options.microBatchSize)) {
     const batch = makeBatch(indices.map((i) => cache.examples[i]), options.padId);
-    const rows = tf.tidy(() => {
+    const rows = readValues(() => {
       const ids = tf.tensor2d(batch.inputs, [batch.size, batch.length], "int32");
       const keyMask = tf.tensor2d(batch.keyMask, [batch.size, batch.length]);
       const teacher = tf.tensor2d(cache.teacherBatch(indices, batch.length), [
         batch.size * batch.length,
         cache.vocabSize,
       ]);
-      return divergence(kind, teacher, logProbs(reference.forward(ids, keyMask))).dataSync() as Float32Array;
+      return divergence(kind, teacher, logProbs(reference.forward(ids, keyMask)));
     });
     copyLossRows(losses, rows, 1, cache.examples, indices, batch.length, cache.offsets);
   }
