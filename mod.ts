@@ -82,3 +82,4 @@ export { runTable1, type Table1Options, type Table1Result, type Table1Row } from
 export { histogramSvg, overlaidHistogramSvg, type Row, toCsv, toMarkdown } from "./lib/report.ts";
 export { readJsonFile, writeBytesAtomic, writeJsonLines, writeTextAtomic } from "./lib/fs.ts";
 export { PAPER_PAIRS, PAPER_TABLE1 } from "./lib/paper.ts";
+export { meanInterval, pairedBootstrap, type PairedComparison, pooledAlpha, type PromptCounts } from "./lib/stats.ts";

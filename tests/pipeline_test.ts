@@ -109,6 +109,10 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
   assert.ok(report.includes("| DistillSpec |"), "report has a DistillSpec row");
   assert.ok(report.includes("| 57.58 |"), "report has the paper's DistillSpec α");
+  const comparison = JSON.parse(await Deno.readTextFile(`${tableDir}/comparison.json`));
+  assert.equal(comparison.difference, first.rows[2].alpha - first.rows[1].alpha, "comparison is AdaSPEC − DistillSpec");
+  assert.ok(comparison.low <= comparison.high, "interval is ordered");
+  assert.ok(report.includes("paired bootstrap"), "report gives the paired interval");
   const config = JSON.parse(await Deno.readTextFile(`${tableDir}/config.json`));
   assert.equal(config.backend.name, "wasm");
 

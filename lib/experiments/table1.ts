@@ -29,6 +29,7 @@ import {
 import { readJsonFile, writeJsonLines, writeTextAtomic } from "../fs.ts";
 import { histogramSvg, type Row, toCsv, toMarkdown } from "../report.ts";
 import { PAPER_PAIRS, PAPER_TABLE1 } from "../paper.ts";
+import { pairedBootstrap, type PairedComparison } from "../stats.ts";
 
 /** Options of {@link runTable1}. */
 export interface Table1Options {
@@ -84,6 +85,8 @@ export interface Table1Result {
   profile: Profile;
   outDir: string;
   seconds: number;
+  /** AdaSPEC − DistillSpec pooled α with a paired bootstrap interval over prompts. */
+  comparison: PairedComparison;
   /** Per-prompt α of each draft, for histograms. */
   promptAlphas: Record<string, number[]>;
   markdown: string;
@@ -420,15 +423,22 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
       }),
     );
   }
+  // How sure the difference is: a paired bootstrap over test prompts.
+  const countsOf = (draft: string) => evaluation.records.filter((r) => r.draft === draft);
+  const comparison = pairedBootstrap(countsOf("DistillSpec"), countsOf("AdaSPEC"), {
+    samples: 2000,
+    seed: profile.seed,
+  });
+  await writeTextAtomic(`${tableDir}/comparison.json`, JSON.stringify(comparison, null, 2) + "\n");
   const stages = [pretrainTarget, pretrainDraft, target, reference, adaspec];
   const elsewhere = stages.filter((s) => s.trainedOn !== backendName).map((s) => `${s.name} (${s.trainedOn})`);
   if (elsewhere.length > 0) log(`table1: cached stages trained on another backend: ${elsewhere.join(", ")}`);
   await writeTextAtomic(
     `${outDir}/REPORT.md`,
-    renderReport(profile, backend, rows, evaluation, seconds, ratio, elsewhere),
+    renderReport(profile, backend, rows, evaluation, seconds, ratio, elsewhere, comparison),
   );
   log(`table1: done in ${(seconds / 60).toFixed(1)} min; results in ${tableDir}, report ${outDir}/REPORT.md`);
-  return { rows, evaluation, backend, profile, outDir, seconds, promptAlphas, markdown };
+  return { rows, evaluation, backend, profile, outDir, seconds, promptAlphas, markdown, comparison };
 }
 
 async function cloneModel(model: TransformerLM): Promise<TransformerLM> {
@@ -447,6 +457,7 @@ function renderReport(
   seconds: number,
   ratio: number,
   trainedElsewhere: string[],
+  comparison: PairedComparison,
 ): string {
   const pct = (x: number | null) => (x === null ? "—" : (100 * x).toFixed(2));
   const get = (method: string) => rows.find((r) => r.method === method);
@@ -486,7 +497,9 @@ function renderReport(
     "",
     `AdaSPEC − DistillSpec: ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} points here; +${
       (PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][1] - PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][0]).toFixed(2)
-    } in the paper. ${verdict} This is one seed on ${evaluation.prompts} test prompts with no confidence interval.`,
+    } in the paper. ${verdict} One seed on ${evaluation.prompts} test prompts; a paired bootstrap over the prompts (${comparison.samples} resamples) puts the difference at [${
+      (100 * comparison.low).toFixed(2)
+    }, ${(100 * comparison.high).toFixed(2)}] points (95 %), p = ${comparison.pValue.toFixed(3)}.`,
     "",
     `α counts every test prompt through one teacher-forced draft forward over the target's greedy continuation. The first ${evaluation.timedPrompts} prompts also ran the real decoding loops: they give the measured speed-up, the lossless check (speculative output equal to plain greedy decoding) and a check that the teacher-forced counts equal the loop's (${
       rows.every((r) => r.exact_counts_agree) ? "they did for every draft" : "they did NOT for some draft"
