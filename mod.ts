@@ -83,3 +83,32 @@ export { histogramSvg, overlaidHistogramSvg, type Row, toCsv, toMarkdown } from 
 export { readJsonFile, writeBytesAtomic, writeJsonLines, writeTextAtomic } from "./lib/fs.ts";
 export { PAPER_PAIRS, PAPER_TABLE1 } from "./lib/paper.ts";
 export { meanInterval, pairedBootstrap, type PairedComparison, pooledAlpha, type PromptCounts } from "./lib/stats.ts";
+export {
+  carveIndices,
+  fitPrompt,
+  getTask,
+  loadTask,
+  loadTaskSplits,
+  type PromptParts,
+  type Split,
+  SPLITS,
+  TASK_NAMES,
+  type TaskExample,
+  type TaskName,
+  TASKS,
+  type TaskSpec,
+  TEMPLATES,
+  tokenizeTaskExamples,
+} from "./lib/tasks.ts";
+export { type FieldSpec, type FileFormat, formatFromPath, parseCsv, readRecords } from "./lib/formats.ts";
+export {
+  ChecksumError,
+  type DataSource,
+  downloadFile,
+  DOWNLOADS,
+  resolveTaskData,
+  sha256File,
+  type TaskData,
+  type TaskDataOptions,
+} from "./lib/sources.ts";
+export { loadSyntheticSplits, synthesizeRecords } from "./lib/synthetic.ts";
