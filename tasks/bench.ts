@@ -116,7 +116,7 @@ function config(shape: ModelShape, seed: number): ModelConfig {
 async function decodingMeasurements(options: Options, log: (line: string) => void) {
   let runConfig: { stages: Record<string, { key: string }>; tokenizer: { fingerprint: string } };
   try {
-    runConfig = await readJsonFile(`${options.results}/table1/config.json`, "small-profile run record");
+    runConfig = await readJsonFile(`${options.results}/table1/gsm8k/config.json`, "small-profile GSM8K run record");
   } catch (error) {
     log(`bench: decoding skipped: ${(error as Error).message}`);
     return null;

@@ -9,6 +9,7 @@ import { isAbsolute, join } from "node:path";
 import { runTable1 } from "../lib/experiments/table1.ts";
 import { BACKENDS, resolveBackendName } from "../lib/backend.ts";
 import { getProfile, PROFILES } from "../lib/profiles.ts";
+import { TASK_NAMES } from "../lib/tasks.ts";
 
 const HELP = `Usage: deno task reproduce [options]
 
@@ -18,8 +19,10 @@ Relative paths are taken from the folder where the command was started.
 Options:
   --profile NAME    model and data scale: ${Object.keys(PROFILES).join(", ")} (default small)
   --only LIST       comma-separated experiments to run; available: table1 (default table1)
-  --tasks LIST      comma-separated tasks; available: gsm8k (default gsm8k)
-  --data-dir DIR    folder with gsm8k/train.jsonl and gsm8k/test.jsonl (or ADASPEC_DATA_DIR)
+  --tasks LIST      comma-separated tasks: ${TASK_NAMES.join(", ")} (default gsm8k)
+  --data-dir DIR    folder with one subfolder per task, e.g. gsm8k/train.jsonl (or ADASPEC_DATA_DIR);
+                    a task missing there comes from the cache, a download, or a synthetic stand-in
+  --no-download     never download a missing task; use the synthetic stand-in instead
   --backend NAME    ${BACKENDS.join(", ")} (or ADASPEC_BACKEND; default wasm)
   --out DIR         results folder (default results)
   --cache-dir DIR   cached tokenizers and checkpoints (or ADASPEC_CACHE_DIR; default .cache)
@@ -29,7 +32,7 @@ Options:
 `;
 
 const EXPERIMENTS = ["table1"];
-const TASKS = ["gsm8k"];
+const TASKS = [...TASK_NAMES];
 
 // deno task runs in the folder of deno.json; INIT_CWD is the folder the user started it from.
 function fromStartFolder(path: string | undefined): string | undefined {
@@ -61,6 +64,7 @@ async function main(): Promise<number> {
         out: { type: "string", default: "results" },
         "cache-dir": { type: "string" },
         "no-teacher-cache": { type: "boolean", default: false },
+        "no-download": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -96,6 +100,7 @@ async function main(): Promise<number> {
       outDir: fromStartFolder(values.out),
       cacheDir: fromStartFolder(values["cache-dir"]),
       teacherCache: !values["no-teacher-cache"],
+      download: !values["no-download"],
       tasks,
     });
     console.log(result.markdown);

@@ -79,7 +79,7 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   const lines: string[] = [];
   const first = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => lines.push(l) });
   const tableDir = `${outDir}/smoke/table1`;
-  for (const file of ["config.json", "records.jsonl", "table.md", "table.csv", "target.json"]) {
+  for (const file of ["table.md", "table.csv", "gsm8k/config.json", "gsm8k/records.jsonl", "gsm8k/target.json"]) {
     assert.ok((await Deno.stat(`${tableDir}/${file}`)).size > 0, `${file} written`);
   }
   assert.deepEqual(first.rows.map((r) => r.method), ["pretrained draft (no distillation)", "DistillSpec", "AdaSPEC"]);
@@ -88,7 +88,9 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
     assert.ok(row.alpha >= 0, `${row.method} α ${row.alpha} below 0`);
     assert.ok(row.alpha <= 1, `${row.method} α ${row.alpha} above 1`);
   }
-  const records = (await Deno.readTextFile(`${tableDir}/records.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  const records = (await Deno.readTextFile(`${tableDir}/gsm8k/records.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
   assert.equal(records.length, 3 * first.profile.testPrompts);
   for (const record of records) {
     assert.equal(
@@ -105,15 +107,15 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   const markdown = await Deno.readTextFile(`${tableDir}/table.md`);
   assert.equal(markdown.trim().split("\n").length, 5, "header, rule and three rows");
   const csv = await Deno.readTextFile(`${tableDir}/table.csv`);
-  assert.ok(csv.startsWith("backend,task,pair,budget,method,"), csv.slice(0, 80));
+  assert.ok(csv.startsWith("backend,task,data,pair,budget,method,"), csv.slice(0, 80));
   const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
   assert.ok(report.includes("| DistillSpec |"), "report has a DistillSpec row");
   assert.ok(report.includes("| 57.58 |"), "report has the paper's DistillSpec α");
-  const comparison = JSON.parse(await Deno.readTextFile(`${tableDir}/comparison.json`));
+  const comparison = JSON.parse(await Deno.readTextFile(`${tableDir}/gsm8k/comparison.json`));
   assert.equal(comparison.difference, first.rows[2].alpha - first.rows[1].alpha, "comparison is AdaSPEC − DistillSpec");
   assert.ok(comparison.low <= comparison.high, "interval is ordered");
   assert.ok(report.includes("paired bootstrap"), "report gives the paired interval");
-  const config = JSON.parse(await Deno.readTextFile(`${tableDir}/config.json`));
+  const config = JSON.parse(await Deno.readTextFile(`${tableDir}/gsm8k/config.json`));
   assert.equal(config.backend.name, "wasm");
 
   const again: string[] = [];
@@ -144,11 +146,52 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
 
 Deno.test("unknown task and profile rejected", async () => {
   await assert.rejects(
-    runTable1({ profile: "smoke", dataDir: dataDir(), tasks: ["alpaca"] }),
-    /task alpaca is not available yet/,
+    runTable1({ profile: "smoke", dataDir: dataDir(), tasks: ["gsm8k", "squad"] }),
+    /unknown task squad: use one or more of gsm8k, alpaca, mbpp, cnn_dailymail, xsum/,
   );
   await assert.rejects(
     runTable1({ profile: "huge", dataDir: dataDir() }),
     /unknown profile "huge": use one of smoke, small/,
   );
+});
+
+Deno.test("smoke pipeline on every task", async () => {
+  const outDir = await Deno.makeTempDir();
+  const cacheDir = await Deno.makeTempDir();
+  const tasks = ["alpaca", "mbpp", "cnn_dailymail", "xsum"];
+  const result = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, tasks, log: () => {} });
+  assert.deepEqual(result.runs.map((r) => r.task), tasks);
+  for (const run of result.runs) {
+    assert.equal(run.source, "data-dir", `${run.task} read the real data`);
+    assert.equal(run.rows.length, 3, `${run.task} has three drafts`);
+    for (const row of run.rows) assert.equal(row.lossless, true, `${run.task} ${row.method} lossless`);
+  }
+  const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
+  for (const title of ["Alpaca", "MBPP", "CNN/DailyMail", "XSUM"]) {
+    assert.ok(report.includes(`## Table 1: ${title}`), `report has a ${title} section`);
+  }
+  assert.ok(report.includes("| 73.05 |"), "report has the paper's CNN/DailyMail DistillSpec α");
+  await Deno.remove(outDir, { recursive: true });
+  await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("smoke pipeline falls back to synthetic data", async () => {
+  const outDir = await Deno.makeTempDir();
+  const cacheDir = await Deno.makeTempDir();
+  const emptyData = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const result = await runTable1({
+    profile: "smoke",
+    dataDir: emptyData,
+    outDir,
+    cacheDir,
+    tasks: ["xsum"],
+    download: false,
+    log: (l) => lines.push(l),
+  });
+  assert.equal(result.runs[0].source, "synthetic");
+  assert.ok(lines.some((l) => l.includes("running on the synthetic stand-in")), lines.join("\n"));
+  const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
+  assert.ok(report.includes("synthetic stand-in, not on the real dataset"), "report announces synthetic data");
+  for (const dir of [outDir, cacheDir, emptyData]) await Deno.remove(dir, { recursive: true });
 });

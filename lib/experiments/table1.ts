@@ -1,6 +1,6 @@
 /**
- * Table 1 on GSM8K for one model pair. The pipeline pretrains target and draft on the training
- * text and fine-tunes the target. It distils the reference (DistillSpec, forward KL on every
+ * Table 1 for one model pair on each requested task. Per task, the pipeline pretrains target and
+ * draft on the training text and fine-tunes the target. It distils the reference (DistillSpec, forward KL on every
  * response token) and trains the AdaSPEC draft from the same pretrained draft. Then it evaluates
  * α of both by speculative decoding.
  *
@@ -9,7 +9,9 @@
 import { resolve } from "node:path";
 import { type BackendInfo, initBackend } from "../backend.ts";
 import { BpeTokenizer } from "../tokenizer.ts";
-import { loadGsm8k, resolveDataDir, type TextExample, tokenizeExamples } from "../data.ts";
+import { DATA_DIR_ENV, type TextExample } from "../data.ts";
+import { fitPrompt, getTask, TASK_NAMES, type TaskName, tokenizeTaskExamples } from "../tasks.ts";
+import { type DataSource, resolveTaskData } from "../sources.ts";
 import { TransformerLM } from "../model.ts";
 import type { ModelConfig } from "../model.ts";
 import { train, type TrainConfig } from "../train.ts";
@@ -35,7 +37,10 @@ import { pairedBootstrap, type PairedComparison } from "../stats.ts";
 export interface Table1Options {
   /** Profile name (`smoke` or `small`) or a profile object; `small` by default. */
   profile?: string | Profile;
-  /** Folder holding `gsm8k/train.jsonl` and `gsm8k/test.jsonl`; else `ADASPEC_DATA_DIR`. */
+  /**
+   * Folder holding one subfolder per task (`gsm8k/train.jsonl`, …); else `ADASPEC_DATA_DIR`. A task
+   * missing there comes from the cache, a download, or the synthetic stand-in, in that order.
+   */
   dataDir?: string;
   /** Backend name; else `ADASPEC_BACKEND`, else `wasm`. */
   backend?: string;
@@ -43,8 +48,10 @@ export interface Table1Options {
   outDir?: string;
   /** Folder for cached checkpoints and tokenizers; else `ADASPEC_CACHE_DIR`, else `.cache`. */
   cacheDir?: string;
-  /** Tasks to run; only `gsm8k` is available. */
+  /** Tasks to run, from gsm8k, alpaca, mbpp, cnn_dailymail and xsum; `["gsm8k"]` by default. */
   tasks?: string[];
+  /** Whether a task missing locally may be downloaded; true by default. */
+  download?: boolean;
   /**
    * Whether distillation reads the target's log-probs and the reference's losses from a cache
    * computed once (true by default) or runs the frozen models at every step.
@@ -59,6 +66,8 @@ export interface Table1Row extends Row {
   /** Backend and version that evaluated the row, for example `wasm 4.22.0`. */
   backend: string;
   task: string;
+  /** Where the task's data came from: `data-dir`, `cache`, `download` or `synthetic`. */
+  data: string;
   pair: string;
   budget: string;
   method: string;
@@ -77,17 +86,37 @@ export interface Table1Row extends Row {
   paper_alpha: number | null;
 }
 
-/** Result of {@link runTable1}: the rows, the evaluation, and the output folder. */
+/** Everything one task produced. */
+export interface TaskRun {
+  task: TaskName;
+  /** Where the data came from; `synthetic` means generated stand-in text, not the real dataset. */
+  source: DataSource;
+  splitNote: string;
+  rows: Table1Row[];
+  evaluation: EvaluationResult;
+  /** AdaSPEC − DistillSpec pooled α with a paired bootstrap interval over prompts. */
+  comparison: PairedComparison;
+  /** Per-prompt α of each draft, for histograms. */
+  promptAlphas: Record<string, number[]>;
+  /** Target over draft parameters. */
+  ratio: number;
+  /** Stages whose cached checkpoint was trained on another backend. */
+  trainedElsewhere: string[];
+}
+
+/** Result of {@link runTable1}: the rows of every task, each task's run, and the output folder. */
 export interface Table1Result {
   rows: Table1Row[];
+  runs: TaskRun[];
+  /** The first task's evaluation (the only one for a single-task run). */
   evaluation: EvaluationResult;
   backend: BackendInfo;
   profile: Profile;
   outDir: string;
   seconds: number;
-  /** AdaSPEC − DistillSpec pooled α with a paired bootstrap interval over prompts. */
+  /** The first task's comparison of AdaSPEC against DistillSpec. */
   comparison: PairedComparison;
-  /** Per-prompt α of each draft, for histograms. */
+  /** The first task's per-prompt α of each draft, for histograms. */
   promptAlphas: Record<string, number[]>;
   markdown: string;
 }
@@ -100,30 +129,90 @@ function trainConfig(budget: StageBudget, seed: number): TrainConfig {
   return { ...budget, seed, weightDecay: 0.1, maxGradNorm: 1.0, logEvery: 5 };
 }
 
-/** Runs the GSM8K Table 1 pipeline and writes its results; see the module doc for the stages. */
+/** Settings shared by every task of one {@link runTable1} call. */
+interface RunContext {
+  profile: Profile;
+  backend: BackendInfo;
+  dataDir?: string;
+  cacheDir: string;
+  tableDir: string;
+  useTeacherCache: boolean;
+  download: boolean;
+  log: (line: string) => void;
+}
+
+/** Runs the Table 1 pipeline on each task and writes its results; see the module doc for the stages. */
 export async function runTable1(options: Table1Options = {}): Promise<Table1Result> {
   const log = options.log ?? ((line: string) => console.error(line));
   const profile = typeof options.profile === "object" ? options.profile : getProfile(options.profile ?? "small");
   const tasks = options.tasks ?? ["gsm8k"];
-  const unsupported = tasks.filter((t) => t !== "gsm8k");
-  if (unsupported.length > 0) {
-    throw new Error(`task ${unsupported.join(", ")} is not available yet: use --tasks gsm8k`);
+  const unknown = tasks.filter((t) => !(TASK_NAMES as readonly string[]).includes(t));
+  if (unknown.length > 0) {
+    throw new Error(`unknown task ${unknown.join(", ")}: use one or more of ${TASK_NAMES.join(", ")}`);
   }
-  const dataDir = resolveDataDir(options.dataDir);
+  if (tasks.length === 0) throw new Error(`no task given: use one or more of ${TASK_NAMES.join(", ")}`);
   const cacheDir = options.cacheDir ?? Deno.env.get("ADASPEC_CACHE_DIR") ?? ".cache";
-  const useTeacherCache = options.teacherCache ?? true;
   const outDir = `${options.outDir ?? "results"}/${profile.name}`;
+  const dataDir = options.dataDir ?? Deno.env.get(DATA_DIR_ENV);
   const start = performance.now();
   const backend = await initBackend(options.backend);
   log(
-    `table1: profile ${profile.name}, backend ${backend.name} ${backend.version} (${backend.detail}), data ${dataDir}`,
+    `table1: profile ${profile.name}, backend ${backend.name} ${backend.version} (${backend.detail}), tasks ${
+      tasks.join(", ")
+    }, data ${dataDir ?? "not given"}`,
   );
 
+  const context: RunContext = {
+    profile,
+    backend,
+    dataDir,
+    cacheDir,
+    tableDir: `${outDir}/table1`,
+    useTeacherCache: options.teacherCache ?? true,
+    download: options.download ?? true,
+    log,
+  };
+  const runs: TaskRun[] = [];
+  for (const task of tasks as TaskName[]) runs.push(await runTask(task, context));
+
+  const rows = runs.flatMap((run) => run.rows);
+  const seconds = (performance.now() - start) / 1000;
+  const markdown = toMarkdown(rows, { digits: 4 });
+  await writeTextAtomic(`${context.tableDir}/table.md`, markdown);
+  await writeTextAtomic(`${context.tableDir}/table.csv`, toCsv(rows));
+  await writeTextAtomic(`${outDir}/REPORT.md`, renderReport(profile, backend, runs, seconds));
+  log(`table1: done in ${(seconds / 60).toFixed(1)} min; results in ${context.tableDir}, report ${outDir}/REPORT.md`);
+  const first = runs[0];
+  return {
+    rows,
+    runs,
+    evaluation: first.evaluation,
+    backend,
+    profile,
+    outDir,
+    seconds,
+    promptAlphas: first.promptAlphas,
+    markdown,
+    comparison: first.comparison,
+  };
+}
+
+/** Runs every stage and the evaluation of one task and writes its files under `<table>/<task>/`. */
+async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
+  const { profile, backend, cacheDir, log, useTeacherCache } = context;
+  const spec = getTask(task);
+  const taskStart = performance.now();
+  const maxNewTokens = Math.min(profile.maxNewTokens, spec.maxNewTokens);
+
   // Data: a seeded sample of the training split; the first test prompts.
-  const allTrain = await loadGsm8k(dataDir, "train");
-  const test = (await loadGsm8k(dataDir, "test")).slice(0, profile.testPrompts);
-  const trainTexts: TextExample[] = new Rng(profile.seed).shuffle([...allTrain]).slice(0, profile.trainExamples);
-  const dataKey = hashText(JSON.stringify(trainTexts) + JSON.stringify(test));
+  const data = await resolveTaskData(task, { dataDir: context.dataDir, cacheDir, download: context.download, log });
+  if (data.source === "synthetic") log(`${task}: WARNING no real data found; running on the synthetic stand-in`);
+  const trainTexts: TextExample[] = new Rng(profile.seed).shuffle([...data.splits.train]).slice(
+    0,
+    profile.trainExamples,
+  );
+  const test = data.splits.test.slice(0, profile.testPrompts);
+  const dataKey = hashText(task + JSON.stringify(trainTexts) + JSON.stringify(test));
 
   // One tokenizer for target, draft and reference, trained on the training text.
   const tokenizerPath = `${cacheDir}/tokenizer-${hashText(`${dataKey}:${profile.vocabSize}`)}.json`;
@@ -138,16 +227,28 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     log(`tokenizer: trained ${tokenizer.vocabSize} tokens, saved ${tokenizerPath}`);
   }
   const vocabSize = tokenizer.vocabSize;
-  const { examples, truncated } = tokenizeExamples(trainTexts, tokenizer, profile.maxLength);
+  const { examples, truncated, documentsCut } = tokenizeTaskExamples(trainTexts, tokenizer, profile.maxLength);
   const meanLength = examples.reduce((a, e) => a + e.ids.length, 0) / examples.length;
   log(
-    `data: ${examples.length} training examples, mean ${
-      meanLength.toFixed(1)
-    } tokens, ${truncated} truncated to ${profile.maxLength} tokens`,
+    `${task} data (${data.source}): ${examples.length} training examples, mean ${meanLength.toFixed(1)} tokens, ${
+      documentsCut > 0 ? `${documentsCut} documents shortened, ` : ""
+    }${truncated} cut at the end to ${profile.maxLength} tokens`,
   );
-  const testPrompts = test.map((e) => tokenizer.encode(e.prompt));
+
+  // A test prompt leaves room for the new tokens: its document is shortened first, and a prompt
+  // still too long keeps its last tokens, where the instruction is.
+  const promptRoom = profile.maxLength - maxNewTokens;
+  let promptsCut = 0;
+  const testPrompts = test.map((example) => {
+    const ids = tokenizer.encode(fitPrompt(example, tokenizer, promptRoom).example.prompt);
+    if (ids.length <= promptRoom) return ids;
+    promptsCut++;
+    return ids.slice(ids.length - promptRoom);
+  });
+  if (promptsCut > 0) log(`${task}: ${promptsCut} test prompts kept their last ${promptRoom} tokens`);
   const eosId = tokenizer.eosId;
   const common = {
+    task,
     dataKey,
     tokenizer: tokenizer.fingerprint(),
     maxLength: profile.maxLength,
@@ -303,15 +404,13 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   );
   const ratio = target.model.parameterCount / adaspec.model.parameterCount;
   log(
-    `models: target ${target.model.parameterCount} parameters, draft ${adaspec.model.parameterCount} parameters, ratio ${
+    `${task} models: target ${target.model.parameterCount} parameters, draft ${adaspec.model.parameterCount} parameters, ratio ${
       ratio.toFixed(1)
     }×`,
   );
 
   // The target's greedy continuations are stored once per target checkpoint and test set.
-  const continuationKey = hashText(
-    stableStringify({ target: target.key, prompts: testPrompts, maxNewTokens: profile.maxNewTokens }),
-  );
+  const continuationKey = hashText(stableStringify({ target: target.key, prompts: testPrompts, maxNewTokens }));
   const continuationPath = `${cacheDir}/continuations-${continuationKey}.json`;
   let storedContinuations: number[][] | undefined;
   try {
@@ -338,7 +437,7 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     testPrompts,
     {
       gamma: profile.gamma,
-      maxNewTokens: profile.maxNewTokens,
+      maxNewTokens,
       eosId,
       timingPrompts: profile.timingPrompts,
       continuations: storedContinuations,
@@ -352,16 +451,18 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     );
   }
 
-  const paper = PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"];
+  const paper = PAPER_TABLE1[task]["3-epoch"]["large-gap"];
   const paperAlpha = (method: string): number | null => {
     // Rounded so that 62.63 % is stored as 0.6263, not 0.6263000000000001.
     if (method === "DistillSpec") return Number((paper[0] / 100).toFixed(4));
     if (method === "AdaSPEC") return Number((paper[1] / 100).toFixed(4));
     return null;
   };
+  const backendName = `${backend.name} ${backend.version}`;
   const rows: Table1Row[] = evaluation.drafts.map((d) => ({
-    backend: `${backend.name} ${backend.version}`,
-    task: "gsm8k",
+    backend: backendName,
+    task,
+    data: data.source,
     pair: "large-gap",
     budget: `${profile.distill.epochs}-epoch`,
     method: d.draft,
@@ -381,64 +482,69 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   for (const record of evaluation.records) {
     if (record.alpha !== null) (promptAlphas[record.draft] ??= []).push(record.alpha);
   }
-  const seconds = (performance.now() - start) / 1000;
 
-  // Results: config, per-prompt records, table (Markdown and CSV), a histogram, and the report.
-  const tableDir = `${outDir}/table1`;
-  const config = {
-    profile,
-    backend,
-    dataDir: resolve(dataDir),
-    tokenizer: { vocabSize, fingerprint: tokenizer.fingerprint() },
-    stages: Object.fromEntries(
-      [pretrainTarget, pretrainDraft, target, reference, adaspec].map((
-        s,
-      ) => [s.name, { key: s.key, cached: s.cached, trainedOn: s.trainedOn, summary: s.summary }]),
-    ),
-    truncatedExamples: truncated,
-    seconds,
-    date: new Date().toISOString(),
-  };
-  await writeTextAtomic(`${tableDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
-  const backendName = `${backend.name} ${backend.version}`;
-  await writeJsonLines(
-    `${tableDir}/records.jsonl`,
-    evaluation.records.map((record) => ({ backend: backendName, ...record })),
-  );
-  const markdown = toMarkdown(rows, { digits: 4 });
-  await writeTextAtomic(`${tableDir}/table.md`, markdown);
-  await writeTextAtomic(`${tableDir}/table.csv`, toCsv(rows));
-  await writeTextAtomic(
-    `${tableDir}/target.json`,
-    JSON.stringify({ backend: backendName, ...evaluation.target }, null, 2) + "\n",
-  );
-  const alphas = Object.values(promptAlphas).flat();
-  if (alphas.length > 0) {
-    await writeTextAtomic(
-      `${tableDir}/alpha-histogram.svg`,
-      histogramSvg(promptAlphas["AdaSPEC"] ?? alphas, {
-        x: "per-prompt acceptance rate α (AdaSPEC)",
-        domain: [0, 1],
-        bins: 20,
-      }),
-    );
-  }
   // How sure the difference is: a paired bootstrap over test prompts.
   const countsOf = (draft: string) => evaluation.records.filter((r) => r.draft === draft);
   const comparison = pairedBootstrap(countsOf("DistillSpec"), countsOf("AdaSPEC"), {
     samples: 2000,
     seed: profile.seed,
   });
-  await writeTextAtomic(`${tableDir}/comparison.json`, JSON.stringify(comparison, null, 2) + "\n");
   const stages = [pretrainTarget, pretrainDraft, target, reference, adaspec];
-  const elsewhere = stages.filter((s) => s.trainedOn !== backendName).map((s) => `${s.name} (${s.trainedOn})`);
-  if (elsewhere.length > 0) log(`table1: cached stages trained on another backend: ${elsewhere.join(", ")}`);
-  await writeTextAtomic(
-    `${outDir}/REPORT.md`,
-    renderReport(profile, backend, rows, evaluation, seconds, ratio, elsewhere, comparison),
+  const trainedElsewhere = stages.filter((s) => s.trainedOn !== backendName).map((s) => `${s.name} (${s.trainedOn})`);
+  if (trainedElsewhere.length > 0) {
+    log(`${task}: cached stages trained on another backend: ${trainedElsewhere.join(", ")}`);
+  }
+
+  // Files of this task: config, per-prompt records, target quality, comparison and a histogram.
+  const taskDir = `${context.tableDir}/${task}`;
+  const config = {
+    task,
+    profile,
+    backend,
+    data: { source: data.source, dir: data.dir ? resolve(data.dir) : null, splitNote: data.splitNote },
+    tokenizer: { vocabSize, fingerprint: tokenizer.fingerprint() },
+    stages: Object.fromEntries(
+      stages.map((s) => [s.name, { key: s.key, cached: s.cached, trainedOn: s.trainedOn, summary: s.summary }]),
+    ),
+    truncatedExamples: truncated,
+    documentsCut,
+    promptsCut,
+    maxNewTokens,
+    seconds: (performance.now() - taskStart) / 1000,
+    date: new Date().toISOString(),
+  };
+  await writeTextAtomic(`${taskDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
+  await writeJsonLines(
+    `${taskDir}/records.jsonl`,
+    evaluation.records.map((record) => ({ backend: backendName, task, ...record })),
   );
-  log(`table1: done in ${(seconds / 60).toFixed(1)} min; results in ${tableDir}, report ${outDir}/REPORT.md`);
-  return { rows, evaluation, backend, profile, outDir, seconds, promptAlphas, markdown, comparison };
+  await writeTextAtomic(
+    `${taskDir}/target.json`,
+    JSON.stringify({ backend: backendName, task, ...evaluation.target }, null, 2) + "\n",
+  );
+  await writeTextAtomic(`${taskDir}/comparison.json`, JSON.stringify(comparison, null, 2) + "\n");
+  const alphas = Object.values(promptAlphas).flat();
+  if (alphas.length > 0) {
+    await writeTextAtomic(
+      `${taskDir}/alpha-histogram.svg`,
+      histogramSvg(promptAlphas["AdaSPEC"] ?? alphas, {
+        x: `per-prompt acceptance rate α (AdaSPEC, ${spec.title})`,
+        domain: [0, 1],
+        bins: 20,
+      }),
+    );
+  }
+  return {
+    task,
+    source: data.source,
+    splitNote: data.splitNote,
+    rows,
+    evaluation,
+    comparison,
+    promptAlphas,
+    ratio,
+    trainedElsewhere,
+  };
 }
 
 async function cloneModel(model: TransformerLM): Promise<TransformerLM> {
@@ -449,24 +555,7 @@ async function cloneModel(model: TransformerLM): Promise<TransformerLM> {
   return TransformerLM.fromWeights(model.config, weights);
 }
 
-function renderReport(
-  profile: Profile,
-  backend: BackendInfo,
-  rows: Table1Row[],
-  evaluation: EvaluationResult,
-  seconds: number,
-  ratio: number,
-  trainedElsewhere: string[],
-  comparison: PairedComparison,
-): string {
-  const pct = (x: number | null) => (x === null ? "—" : (100 * x).toFixed(2));
-  const get = (method: string) => rows.find((r) => r.method === method);
-  const distill = get("DistillSpec")!;
-  const ada = get("AdaSPEC")!;
-  const diff = 100 * (ada.alpha - distill.alpha);
-  let verdict = "The two tied in this run.";
-  if (diff > 0) verdict = "AdaSPEC came out ahead in this run.";
-  if (diff < 0) verdict = "DistillSpec came out ahead in this run.";
+function renderReport(profile: Profile, backend: BackendInfo, runs: TaskRun[], seconds: number): string {
   const lines = [
     `# Reproduction report (profile ${profile.name})`,
     "",
@@ -474,10 +563,39 @@ function renderReport(
       (seconds / 60).toFixed(1)
     } min. Generated ${new Date().toISOString()}.`,
     "",
-    ...(trainedElsewhere.length > 0
-      ? [`Cached checkpoints trained on another backend: ${trainedElsewhere.join(", ")}.`, ""]
-      : []),
-    "## Table 1: acceptance rate α (%), GSM8K, greedy speculative decoding, γ = " + evaluation.gamma,
+  ];
+  for (const run of runs) lines.push(...renderTaskSection(profile, run));
+  return lines.join("\n");
+}
+
+function renderTaskSection(profile: Profile, run: TaskRun): string[] {
+  const { rows, evaluation, comparison, ratio, trainedElsewhere } = run;
+  const pct = (x: number | null) => (x === null ? "—" : (100 * x).toFixed(2));
+  const get = (method: string) => rows.find((r) => r.method === method);
+  const distill = get("DistillSpec")!;
+  const ada = get("AdaSPEC")!;
+  const diff = 100 * (ada.alpha - distill.alpha);
+  const paper = PAPER_TABLE1[run.task]["3-epoch"]["large-gap"];
+  let verdict = "The two tied in this run.";
+  if (diff > 0) verdict = "AdaSPEC came out ahead in this run.";
+  if (diff < 0) verdict = "DistillSpec came out ahead in this run.";
+  const lines = [
+    `## Table 1: ${
+      getTask(run.task).title
+    }, acceptance rate α (%), greedy speculative decoding, γ = ${evaluation.gamma}`,
+    "",
+  ];
+  if (run.source === "synthetic") {
+    lines.push(
+      "**This task ran on the built-in synthetic stand-in, not on the real dataset: its numbers say nothing about the paper's.**",
+      "",
+    );
+  }
+  if (trainedElsewhere.length > 0) {
+    lines.push(`Cached checkpoints trained on another backend: ${trainedElsewhere.join(", ")}.`, "");
+  }
+  lines.push(
+    `Data: ${run.source}. ${run.splitNote}`,
     "",
     `Our pair: target ${rows[0].target_parameters} parameters, draft ${ada.draft_parameters} parameters (${
       ratio.toFixed(1)
@@ -495,8 +613,10 @@ function renderReport(
       }× | ${r.measured_speedup.toFixed(2)}× | ${r.lossless ? "yes" : "NO"} |`
     ),
     "",
-    `AdaSPEC − DistillSpec: ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} points here; +${
-      (PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][1] - PAPER_TABLE1.gsm8k["3-epoch"]["large-gap"][0]).toFixed(2)
+    `AdaSPEC − DistillSpec: ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} points here; ${
+      paper[1] - paper[0] >= 0 ? "+" : ""
+    }${
+      (paper[1] - paper[0]).toFixed(2)
     } in the paper. ${verdict} One seed on ${evaluation.prompts} test prompts; a paired bootstrap over the prompts (${comparison.samples} resamples) puts the difference at [${
       (100 * comparison.low).toFixed(2)
     }, ${(100 * comparison.high).toFixed(2)}] points (95 %), p = ${comparison.pValue.toFixed(3)}.`,
@@ -505,14 +625,12 @@ function renderReport(
       rows.every((r) => r.exact_counts_agree) ? "they did for every draft" : "they did NOT for some draft"
     }).`,
     "",
-    "## Target quality",
-    "",
-    `Greedy continuations of the ${evaluation.prompts} test prompts (max ${evaluation.maxNewTokens} new tokens): mean length ${
+    `Target quality: greedy continuations of the ${evaluation.prompts} test prompts (max ${evaluation.maxNewTokens} new tokens) have mean length ${
       evaluation.target.meanLength.toFixed(1)
     } tokens, ${pct(evaluation.target.eosShare)} % end in EOS, distinct-4-gram ratio ${
       evaluation.target.distinct4.toFixed(3)
     }. A target that loops makes α easy to inflate.`,
     "",
-  ];
-  return lines.join("\n");
+  );
+  return lines;
 }
