@@ -66,7 +66,7 @@ export interface Table1Row extends Row {
   /** Backend and version that evaluated the row, for example `wasm 4.22.0`. */
   backend: string;
   task: string;
-  /** Where the task's data came from: `data-dir`, `cache`, `download` or `synthetic`. */
+  /** Origin of the task's data: `data-dir`, `cache`, `download` or `synthetic`. */
   data: string;
   pair: string;
   budget: string;
@@ -89,7 +89,7 @@ export interface Table1Row extends Row {
 /** Everything one task produced. */
 export interface TaskRun {
   task: TaskName;
-  /** Where the data came from; `synthetic` means generated stand-in text, not the real dataset. */
+  /** Origin of the data; `synthetic` means generated stand-in text, not the real dataset. */
   source: DataSource;
   splitNote: string;
   rows: Table1Row[];
