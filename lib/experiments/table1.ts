@@ -574,7 +574,8 @@ function renderTaskSection(profile: Profile, run: TaskRun): string[] {
   const get = (method: string) => rows.find((r) => r.method === method);
   const distill = get("DistillSpec")!;
   const ada = get("AdaSPEC")!;
-  const diff = 100 * (ada.alpha - distill.alpha);
+  // Rounded as printed, so that a difference shown as +0.00 reads as a tie.
+  const diff = Number((100 * (ada.alpha - distill.alpha)).toFixed(2));
   const paper = PAPER_TABLE1[run.task]["3-epoch"]["large-gap"];
   let verdict = "The two tied in this run.";
   if (diff > 0) verdict = "AdaSPEC came out ahead in this run.";
@@ -592,7 +593,10 @@ function renderTaskSection(profile: Profile, run: TaskRun): string[] {
     );
   }
   if (trainedElsewhere.length > 0) {
-    lines.push(`Cached checkpoints trained on another backend: ${trainedElsewhere.join(", ")}.`, "");
+    lines.push(
+      `Cached checkpoints trained on another backend, or one not recorded: ${trainedElsewhere.join(", ")}.`,
+      "",
+    );
   }
   lines.push(
     `Data: ${run.source}. ${run.splitNote}`,
