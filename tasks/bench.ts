@@ -457,10 +457,16 @@ async function main(): Promise<number> {
       name,
       ...Deno.args.filter((a) => !a.startsWith("--backends")),
     ];
-    const out = new Deno.Command(Deno.execPath(), { args: childArgs, stdout: "piped", stderr: "inherit" }).outputSync();
+    const out = new Deno.Command(Deno.execPath(), { args: childArgs, stdout: "piped", stderr: "piped" }).outputSync();
+    const errors = new TextDecoder().decode(out.stderr);
+    Deno.stderr.writeSync(out.stderr);
     const text = new TextDecoder().decode(out.stdout).trim();
     if (!out.success || !text) {
-      failedBackends.push(`${name}: did not start or failed (see the log above)`);
+      // Keep the child's own error line, without colour codes, as the reason.
+      // deno-lint-ignore no-control-regex -- Deno colours its error output.
+      const plain = errors.replace(/\x1b\[[0-9;]*m/g, "");
+      const reason = plain.split("\n").find((line) => /^error|Error:/.test(line.trim()))?.trim() ?? "no error line";
+      failedBackends.push(`${name}: failed: ${reason}`);
       continue;
     }
     backends.push(JSON.parse(text.split("\n").at(-1)!));
