@@ -278,9 +278,11 @@ export class TransformerLM {
   #embed(ids: tf.Tensor2D, offset: number): tf.Tensor2D {
     const [batch, length] = ids.shape;
     const { vocabSize: v, width: d } = this.config;
-    // The gather kernel has no gradient on wasm, so the embedding is a one-hot product.
-    const oneHot = tf.oneHot(ids.reshape([batch * length]), v).toFloat() as tf.Tensor2D;
-    const tokens = dense(oneHot, this.#p("wte") as tf.Tensor2D);
+    // The gather kernel has no gradient on wasm, so there the embedding is a one-hot product.
+    const flatIds = ids.reshape([batch * length]) as tf.Tensor1D;
+    const tokens = tf.getBackend() === "wasm"
+      ? dense(tf.oneHot(flatIds, v).toFloat() as tf.Tensor2D, this.#p("wte") as tf.Tensor2D)
+      : tf.gather(this.#p("wte"), flatIds) as tf.Tensor2D;
     const positions = tf.slice(this.#p("wpe"), [offset, 0], [length, d]);
     return tokens.reshape([batch, length, d]).add(positions).reshape([batch * length, d]) as tf.Tensor2D;
   }

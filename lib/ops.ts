@@ -20,8 +20,12 @@ const denseOp = tf.customGrad((...args: unknown[]) => {
   };
 });
 
-/** Returns `x · w` for 2-D `x` [n, in] and `w` [in, out], with a wasm-friendly gradient. */
+/**
+ * Returns `x · w` for 2-D `x` [n, in] and `w` [in, out]. On wasm the gradient transposes
+ * explicitly; other backends run transposed products fast and keep the stock gradient.
+ */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getBackend() !== "wasm") return tf.matMul(x, w);
   return denseOp(x, w) as tf.Tensor2D;
 }
 
@@ -58,6 +62,7 @@ const batchedOp = tf.customGrad((...args: unknown[]) => {
 
 /** Returns the batched product `a · b` for `a` [n, i, j] and `b` [n, j, k]. */
 export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (tf.getBackend() !== "wasm") return tf.matMul(a, b);
   return batchedOp(a, b) as tf.Tensor3D;
 }
 
