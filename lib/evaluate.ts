@@ -113,9 +113,9 @@ export interface EvaluateOptions {
   maxNewTokens: number;
   eosId: number;
   /**
-   * Prompts (the first ones) that run the real decoding loops, for wall-clock speed, the lossless
-   * check and the check of the teacher-forced counts; all prompts by default. α always covers
-   * every prompt, from teacher-forced counts, which equal the loop's.
+   * Number of prompts (the first ones) that also run the real decoding loops, for wall-clock
+   * speed, the lossless check and the check of the teacher-forced counts. All prompts by default.
+   * α always covers every prompt, from teacher-forced counts, which equal the loop's.
    */
   timingPrompts?: number;
   /** The target's stored greedy continuations of the prompts, when known; decoded otherwise. */

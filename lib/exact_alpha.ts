@@ -1,8 +1,8 @@
 /**
  * Acceptance counts without running the decoding loop. Under greedy verification every counted
- * draft proposal is conditioned on a prefix of the target's own greedy continuation, so one
+ * draft proposal is conditioned on a prefix of the target's own greedy continuation. So one
  * teacher-forced draft forward over prompt ⊕ continuation gives the draft's proposal at every
- * position, and walking the blocks over it reproduces the decoding loop's counts exactly.
+ * position. Walking the blocks over those proposals reproduces the decoding loop's counts exactly.
  *
  * @module
  */

@@ -180,7 +180,7 @@ export class TransformerLM {
     return countParameters(this.config);
   }
 
-  /** The trainable variables, in a fixed order. */
+  /** Returns the trainable variables, in a fixed order. */
   variables(): tf.Variable[] {
     return [...this.params.values()];
   }
@@ -295,7 +295,7 @@ export class TransformerLM {
     return tokens.add(tf.gather(this.#p("wpe"), tf.tensor1d(positions, "int32"))) as tf.Tensor2D;
   }
 
-  // Additive mask [T_new, T_total]: query i (absolute position past + i) sees keys 0 … past + i.
+  // Additive mask [T_new, T_total]: query i (absolute position past + i) attends to keys 0 … past + i.
   #causalBias(newLength: number, past: number, total: number): tf.Tensor {
     const key = `${newLength}:${past}:${total}`;
     let bias = this.#causalCache.get(key);

@@ -42,12 +42,12 @@ export class TeacherCache {
     this.positions = this.offsets[examples.length];
     if (logProbs.length !== this.positions * vocabSize) {
       throw new Error(
-        `teacher cache holds ${logProbs.length} values but ${this.positions} positions × ${vocabSize} are needed; rebuild it`,
+        `teacher cache has ${logProbs.length} values but ${this.positions} positions × ${vocabSize} are needed; rebuild it`,
       );
     }
     if (referenceLoss && referenceLoss.length !== this.positions) {
       throw new Error(
-        `reference cache holds ${referenceLoss.length} values but ${this.positions} are needed; rebuild it`,
+        `reference cache has ${referenceLoss.length} values but ${this.positions} are needed; rebuild it`,
       );
     }
   }
