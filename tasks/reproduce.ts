@@ -26,7 +26,8 @@ Options:
   --backend NAME    ${BACKENDS.join(", ")} (or ADASPEC_BACKEND; default wasm)
   --out DIR         results folder (default results)
   --cache-dir DIR   cached tokenizers and checkpoints (or ADASPEC_CACHE_DIR; default .cache)
-  --no-teacher-cache  run the frozen target and reference at every distillation step instead
+  --no-teacher-cache
+                    run the frozen target and reference at every distillation step instead
                     of reading their outputs from a cache computed once
   -h, --help        show this help
 `;
@@ -71,7 +72,9 @@ async function main(): Promise<number> {
       allowPositionals: false,
     }));
   } catch (error) {
-    const message = (error as Error).message.replace(/^./, (c) => c.toLowerCase());
+    // parseArgs explains some errors over several lines; the first one names the problem.
+    const firstLine = (error as Error).message.split("\n")[0];
+    const message = firstLine.replace(/^./, (c) => c.toLowerCase()).replace(/\.$/, "");
     console.error(`error: ${message}; run with --help for the options`);
     return 2;
   }

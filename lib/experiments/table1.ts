@@ -599,7 +599,7 @@ function renderTaskSection(profile: Profile, run: TaskRun): string[] {
     );
   }
   lines.push(
-    `Data: ${run.source}. ${run.splitNote}`,
+    `Data source: ${run.source}. Splits: ${run.splitNote}`,
     "",
     `Our pair: target ${rows[0].target_parameters} parameters, draft ${ada.draft_parameters} parameters (${
       ratio.toFixed(1)
