@@ -7,7 +7,7 @@
 import type { BpeTokenizer } from "./tokenizer.ts";
 import { Rng } from "./rng.ts";
 
-/** The environment variable naming the folder that holds `gsm8k/train.jsonl` and `gsm8k/test.jsonl`. */
+/** The environment variable naming the data folder, which contains one subfolder per task (`gsm8k/train.jsonl`, …). */
 export const DATA_DIR_ENV = "ADASPEC_DATA_DIR";
 
 /** One prompt and its reference response, as text. */

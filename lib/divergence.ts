@@ -10,8 +10,8 @@ import { tf } from "./tf.ts";
 export type Divergence = "fkl" | "rkl" | "tvd" | "jsd";
 
 // Entries where the weighting distribution is 0 contribute 0 even when the other log-prob is −∞.
-// The mask is built from values outside the gradient, because comparison ops have no gradient;
-// null means every entry is positive, which skips the masking ops.
+// The mask is built from values outside the gradient, because comparison ops have no gradient.
+// A null mask means every entry is positive, so the masking ops are skipped.
 function klRows(logA: tf.Tensor2D, logB: tf.Tensor2D, maskA: tf.Tensor2D | null): tf.Tensor1D {
   if (maskA === null) return tf.sum(tf.exp(logA).mul(logA.sub(logB)), -1) as tf.Tensor1D;
   const safeA = tf.where(maskA.cast("bool"), logA, tf.zerosLike(logA));

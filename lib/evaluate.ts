@@ -1,8 +1,8 @@
 /**
- * Evaluation of drafts against a target: greedy speculative decoding on test prompts, acceptance
- * rate α pooled and per prompt, block efficiency τ, the measured draft/target cost ratio c, the
- * predicted and measured speed-up, a lossless check against plain greedy decoding, and the
- * quality of the target's own greedy continuations.
+ * Evaluation of drafts against a target by greedy speculative decoding on test prompts. It
+ * reports the acceptance rate α (pooled and per prompt), block efficiency τ, the measured
+ * draft/target cost ratio c and the predicted and measured speed-up. It also checks that the
+ * output equals plain greedy decoding, and measures the quality of the target's own continuations.
  *
  * @module
  */

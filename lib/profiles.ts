@@ -61,7 +61,7 @@ export interface Profile {
  * sized for a 2-core CPU, with a target/draft parameter ratio above 30×.
  *
  * NOTE: the learning rates are larger than the authors' (1e-5 for the target, 3e-4 for
- * distillation) because these models start far less trained; they were set once for these
+ * distillation), because these models start far less trained. They were set once for these
  * scales and not tuned against AdaSPEC's result.
  */
 export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freeze({

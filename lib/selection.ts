@@ -56,7 +56,7 @@ export function selectTokens(scores: ArrayLike<number>, k: number, mode: "top" |
   return { threshold, keep, keptCount, keptFraction: keptCount / scores.length };
 }
 
-/** How the kept loss is normalised: `valid` Σ/N_valid (authors' code), `k-valid` Σ/(k·N_valid) (paper Eq. 10), `kept` Σ/N_kept. */
+/** Normalisation of the kept loss: `valid` Σ/N_valid (authors' code), `k-valid` Σ/(k·N_valid) (paper Eq. 10), `kept` Σ/N_kept. */
 export type LossNormalisation = "valid" | "k-valid" | "kept";
 
 /** Returns the divisor of the summed kept loss for a normalisation. */

@@ -1,8 +1,8 @@
 /**
  * Greedy decoding and greedy speculative decoding with KV caches, with acceptance statistics.
  *
- * Counting rule per block: each proposal equal to the target's argmax counts as accepted; the
- * first mismatch counts once as rejected and the target's token is emitted in its place; later
+ * Counting rule per block: each proposal equal to the target's argmax counts as accepted. The
+ * first mismatch counts once as rejected, and the target's token is emitted in its place. Later
  * proposals of the block count neither way. If all proposals are accepted the target's next
  * argmax is emitted as a bonus token. Decoding stops at EOS (nothing after an accepted EOS is
  * emitted) or after `maxNewTokens`.

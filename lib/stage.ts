@@ -1,7 +1,7 @@
 /**
- * Cached training stages: a stage's checkpoint lives in `<cacheDir>/<name>-<hash>/`, where the
- * hash covers everything that determines it (its config, its parents' keys, the tokenizer and
- * the data), so a rerun reuses it and a changed config never reuses a stale one.
+ * Cached training stages. A stage's checkpoint lives in `<cacheDir>/<name>-<hash>/`. The hash
+ * covers everything that determines the stage: its config, its parents' keys, the tokenizer and
+ * the data. So a rerun reuses the checkpoint, and a changed config never reuses a stale one.
  *
  * @module
  */

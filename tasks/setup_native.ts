@@ -77,7 +77,10 @@ function log(message: string): void {
   console.log(`setup-native: ${message}`);
 }
 
-/** Runs a command, captures stdout and stderr together, and never throws on a non-zero exit. */
+/**
+ * Runs a command and captures stdout and stderr together. A non-zero exit is returned in the result,
+ * not thrown; a command missing from PATH throws a SetupError.
+ */
 async function run(cmd: string, args: string[], cwd?: string): Promise<CommandResult> {
   let child;
   try {
