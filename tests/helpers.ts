@@ -1,5 +1,7 @@
 /** Shared set-up for the test suites: the data folder and small real models. */
 import { initBackend } from "../lib/backend.ts";
+import { loadGsm8k, type TextExample, type TokenExample, tokenizeExamples } from "../lib/data.ts";
+import { BpeTokenizer } from "../lib/tokenizer.ts";
 import { type ModelConfig, TransformerLM } from "../lib/model.ts";
 
 /** Returns the data folder: ADASPEC_DATA_DIR, else ../shared/data beside the repository. */
@@ -31,4 +33,19 @@ export function scaledModel(config: ModelConfig, scale: number): TransformerLM {
   }
   base.dispose();
   return TransformerLM.fromWeights(config, weights);
+}
+
+/**
+ * Loads the first `count` GSM8K training records, trains a tokenizer of `vocabSize` on them and
+ * tokenises them to at most `maxLength` tokens.
+ */
+export async function gsm8kExamples(
+  count: number,
+  vocabSize: number,
+  maxLength: number,
+): Promise<{ texts: TextExample[]; tokenizer: BpeTokenizer; examples: TokenExample[] }> {
+  const texts = (await loadGsm8k(dataDir(), "train")).slice(0, count);
+  const tokenizer = BpeTokenizer.train(texts.map((t) => t.prompt + t.response), { vocabSize });
+  const { examples } = tokenizeExamples(texts, tokenizer, maxLength);
+  return { texts, tokenizer, examples };
 }

@@ -1,20 +1,16 @@
 import assert from "node:assert/strict";
 import { tf } from "../lib/tf.ts";
-import { loadGsm8k, tokenizeExamples } from "../lib/data.ts";
-import { BpeTokenizer } from "../lib/tokenizer.ts";
 import { TransformerLM } from "../lib/model.ts";
 import { train } from "../lib/train.ts";
 import { buildReferenceLoss, buildTeacherCache } from "../lib/teacher_cache.ts";
 import { greedyDecode, speculativeDecode } from "../lib/speculative.ts";
 import { exactAcceptance } from "../lib/exact_alpha.ts";
-import { dataDir, setUpBackend } from "./helpers.ts";
+import { gsm8kExamples, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
 
-const texts = (await loadGsm8k(dataDir(), "train")).slice(0, 24);
-const tokenizer = BpeTokenizer.train(texts.map((t) => t.prompt + t.response), { vocabSize: 280 });
 // Short sequences keep a few hundred steps fast; the leak check does not depend on length.
-const { examples } = tokenizeExamples(texts, tokenizer, 48);
+const { texts, tokenizer, examples } = await gsm8kExamples(24, 280, 48);
 const base = { vocabSize: tokenizer.vocabSize, contextLength: 64, heads: 2, layers: 1 };
 const padId = tokenizer.eosId;
 

@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
-import { loadGsm8k, tokenizeExamples } from "../lib/data.ts";
-import { BpeTokenizer } from "../lib/tokenizer.ts";
 import { TransformerLM } from "../lib/model.ts";
 import { train } from "../lib/train.ts";
 import { runTable1 } from "../lib/experiments/table1.ts";
-import { dataDir, setUpBackend } from "./helpers.ts";
+import { dataDir, gsm8kExamples, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
 
 async function smallSetUp(count: number) {
-  const texts = (await loadGsm8k(dataDir(), "train")).slice(0, count);
-  const tokenizer = BpeTokenizer.train(texts.map((t) => t.prompt + t.response), { vocabSize: 300 });
-  const { examples } = tokenizeExamples(texts, tokenizer, 320);
+  const { tokenizer, examples } = await gsm8kExamples(count, 300, 320);
   const config = {
     vocabSize: tokenizer.vocabSize,
     contextLength: 320,

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { tf } from "../lib/tf.ts";
-import { loadGsm8k, tokenizeExamples } from "../lib/data.ts";
-import { BpeTokenizer } from "../lib/tokenizer.ts";
 import { TransformerLM } from "../lib/model.ts";
 import { logProbs } from "../lib/divergence.ts";
 import { train } from "../lib/train.ts";
@@ -12,13 +10,11 @@ import {
   lossPositions,
   saveCachedArray,
 } from "../lib/teacher_cache.ts";
-import { dataDir, setUpBackend } from "./helpers.ts";
+import { gsm8kExamples, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
 
-const texts = (await loadGsm8k(dataDir(), "train")).slice(0, 12);
-const tokenizer = BpeTokenizer.train(texts.map((t) => t.prompt + t.response), { vocabSize: 300 });
-const { examples } = tokenizeExamples(texts, tokenizer, 320);
+const { tokenizer, examples } = await gsm8kExamples(12, 300, 320);
 const base = { vocabSize: tokenizer.vocabSize, contextLength: 320, heads: 2, layers: 1 };
 const padId = tokenizer.eosId;
 
