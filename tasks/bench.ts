@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: measures training and decoding speed on every backend that starts on this
  * machine, beside PyTorch on the same model shapes, and writes results/bench.json and
- * BENCHMARKS.md. Each backend runs in its own process, because TensorFlow.js holds one active
+ * BENCHMARKS.md. Each backend runs in its own process, because TensorFlow.js allows one active
  * backend per process.
  *
  * @module
@@ -16,7 +16,7 @@ import { type Objective, objectiveLoss, teacherOutputs } from "../lib/objective.
 import { makeBatch, type TokenExample } from "../lib/data.ts";
 import { buildReferenceLoss, buildTeacherCache } from "../lib/teacher_cache.ts";
 import { loadModel } from "../lib/checkpoint.ts";
-import { blockEfficiency, greedyDecode, predictedSpeedup, speculativeDecode } from "../lib/speculative.ts";
+import { evaluateDrafts } from "../lib/evaluate.ts";
 import { BpeTokenizer } from "../lib/tokenizer.ts";
 import { loadGsm8k } from "../lib/data.ts";
 import { readJsonFile, writeTextAtomic } from "../lib/fs.ts";
@@ -127,7 +127,6 @@ async function decodingMeasurements(options: Options, log: (line: string) => voi
     { name: "DistillSpec", model: await loadModel(stage("reference-distillspec")) },
     { name: "AdaSPEC", model: await loadModel(stage("draft-adaspec")) },
   ];
-  const tokenizerFile = [...Deno.readDirSync(options.cacheDir)].find((e) => e.name.startsWith("tokenizer-"));
   let tokenizer: BpeTokenizer | null = null;
   for (const entry of Deno.readDirSync(options.cacheDir)) {
     if (!entry.name.startsWith("tokenizer-")) continue;
@@ -135,7 +134,7 @@ async function decodingMeasurements(options: Options, log: (line: string) => voi
     if (candidate.fingerprint() === runConfig.tokenizer.fingerprint) tokenizer = candidate;
   }
   if (!tokenizer) {
-    log(`bench: decoding skipped: the run's tokenizer is not in ${options.cacheDir} (found ${tokenizerFile?.name})`);
+    log(`bench: decoding skipped: no tokenizer in ${options.cacheDir} has the run's fingerprint`);
     return null;
   }
   const test = (await loadGsm8k(options.dataDir, "test")).slice(0, options.prompts);
@@ -144,63 +143,44 @@ async function decodingMeasurements(options: Options, log: (line: string) => voi
   const maxNewTokens = 128;
   const eosId = tokenizer.eosId;
 
-  let greedyMs = 0, greedyTokens = 0, targetCallMs = 0, targetCalls = 0;
-  for (const prompt of prompts) {
-    const out = greedyDecode(target, prompt, maxNewTokens, eosId);
-    greedyMs += out.milliseconds;
-    greedyTokens += out.tokens.length;
-    targetCallMs += out.targetMilliseconds * (out.targetCalls - 1) / out.targetCalls;
-    targetCalls += out.targetCalls - 1;
-  }
-  const targetMsPerCall = targetCallMs / Math.max(targetCalls, 1);
-  const results = [];
-  for (const { name, model } of drafts) {
-    let draftMs = 0, draftCalls = 0;
-    for (const prompt of prompts.slice(0, 2)) {
-      const out = greedyDecode(model, prompt, 32, -1);
-      draftMs += out.targetMilliseconds * (out.targetCalls - 1) / out.targetCalls;
-      draftCalls += out.targetCalls - 1;
-    }
-    const costRatio = draftMs / draftCalls / targetMsPerCall;
-    let ms = 0, tokens = 0, accepted = 0, rejected = 0;
-    for (const prompt of prompts) {
-      const out = speculativeDecode(target, model, prompt, { gamma, maxNewTokens, eosId });
-      ms += out.milliseconds;
-      tokens += out.tokens.length;
-      accepted += out.accepted;
-      rejected += out.rejected;
-    }
-    const alpha = accepted / Math.max(accepted + rejected, 1);
-    const predicted = predictedSpeedup(alpha, gamma, costRatio);
-    const measured = (tokens / ms) / (greedyTokens / greedyMs);
-    results.push({
-      draft: name,
-      alpha,
-      tau: blockEfficiency(alpha, gamma),
-      costRatio,
-      tokensPerSecond: (tokens * 1000) / ms,
-      predictedSpeedup: predicted,
-      measuredSpeedup: measured,
-      measuredOverPredicted: measured / predicted,
-    });
+  // The pipeline's own evaluation, with every prompt through the real loops.
+  const evaluation = evaluateDrafts(target, drafts, prompts, {
+    gamma,
+    maxNewTokens,
+    eosId,
+    timingPrompts: prompts.length,
+    log: () => {},
+  });
+  let greedyTokensPerSecond = 0;
+  const results = evaluation.drafts.map((draft) => {
+    const records = evaluation.records.filter((r) => r.draft === draft.draft);
+    const tokens = records.reduce((sum, r) => sum + r.generated, 0);
+    const ms = records.reduce((sum, r) => sum + (r.milliseconds ?? 0), 0);
+    const tokensPerSecond = (tokens * 1000) / ms;
+    // Both loops emit the same tokens, so the greedy rate follows from the measured speed-up.
+    greedyTokensPerSecond = tokensPerSecond / draft.measuredSpeedup;
     log(
-      `bench: speculative ${name}: ${((tokens * 1000) / ms).toFixed(0)} tok/s, α ${alpha.toFixed(3)}, c ${
-        costRatio.toFixed(3)
-      }, speed-up measured ${measured.toFixed(2)}× vs predicted ${predicted.toFixed(2)}× (${
-        (100 * measured / predicted).toFixed(0)
+      `bench: speculative ${draft.draft}: ${tokensPerSecond.toFixed(0)} tok/s, α ${draft.alpha.toFixed(3)}, c ${
+        draft.costRatio.toFixed(3)
+      }, speed-up measured ${draft.measuredSpeedup.toFixed(2)}× vs predicted ${draft.predictedSpeedup.toFixed(2)}× (${
+        (100 * draft.measuredSpeedup / draft.predictedSpeedup).toFixed(0)
       } %)`,
     );
-    model.dispose();
-  }
-  log(`bench: greedy target: ${((greedyTokens * 1000) / greedyMs).toFixed(0)} tok/s`);
+    return {
+      draft: draft.draft,
+      alpha: draft.alpha,
+      tau: draft.tau,
+      costRatio: draft.costRatio,
+      tokensPerSecond,
+      predictedSpeedup: draft.predictedSpeedup,
+      measuredSpeedup: draft.measuredSpeedup,
+      measuredOverPredicted: draft.measuredSpeedup / draft.predictedSpeedup,
+    };
+  });
+  log(`bench: greedy target: ${greedyTokensPerSecond.toFixed(0)} tok/s`);
+  drafts.forEach(({ model }) => model.dispose());
   target.dispose();
-  return {
-    prompts: prompts.length,
-    maxNewTokens,
-    gamma,
-    greedyTokensPerSecond: (greedyTokens * 1000) / greedyMs,
-    drafts: results,
-  };
+  return { prompts: prompts.length, maxNewTokens, gamma, greedyTokensPerSecond, drafts: results };
 }
 
 /** Measures the active backend; runs inside the child process. */
@@ -422,6 +402,19 @@ function renderMarkdown(report: Record<string, unknown>): string {
   return lines.join("\n");
 }
 
+// Removes `name VALUE` and `name=VALUE` from a command line.
+function withoutOption(args: string[], name: string): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name) {
+      i++;
+      continue;
+    }
+    if (!args[i].startsWith(`${name}=`)) kept.push(args[i]);
+  }
+  return kept;
+}
+
 async function main(): Promise<number> {
   let parsed;
   try {
@@ -455,7 +448,7 @@ async function main(): Promise<number> {
       import.meta.filename!,
       "--child",
       name,
-      ...Deno.args.filter((a) => !a.startsWith("--backends")),
+      ...withoutOption(Deno.args, "--backends"),
     ];
     const out = new Deno.Command(Deno.execPath(), { args: childArgs, stdout: "piped", stderr: "piped" }).outputSync();
     const errors = new TextDecoder().decode(out.stderr);
