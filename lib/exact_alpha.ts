@@ -105,3 +105,19 @@ export function exactAcceptance(
   const proposals = teacherForcedProposals(draft, prompt, continuation);
   return walkBlocks(proposals, continuation, options.gamma, budget, options.eosId);
 }
+
+/**
+ * Returns {@link exactAcceptance} for every prompt, given the target's stored greedy continuation
+ * of each: α of a draft on a whole prompt set from one teacher-forced forward per prompt.
+ */
+export function exactAcceptanceAll(
+  draft: TransformerLM,
+  prompts: number[][],
+  continuations: number[][],
+  options: { gamma: number; maxNewTokens: number; eosId: number; targetContextLength: number },
+): AcceptanceCounts[] {
+  if (prompts.length !== continuations.length) {
+    throw new Error(`${continuations.length} continuations for ${prompts.length} prompts; decode the target again`);
+  }
+  return prompts.map((prompt, i) => exactAcceptance(draft, prompt, continuations[i], options));
+}

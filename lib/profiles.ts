@@ -43,7 +43,10 @@ export interface Profile {
   /** Lookahead γ of speculative decoding. */
   gamma: number;
   target: ModelShape;
+  /** Draft of the large-gap pair (target/draft parameters at least 30×). */
   draft: ModelShape;
+  /** Draft of the small-gap pair (target/draft parameters about 8×), distilled from the same target. */
+  smallGapDraft: ModelShape;
   /** Language-model pretraining of target and draft on the training text. */
   pretrainTarget: StageBudget;
   pretrainDraft: StageBudget;
@@ -53,7 +56,20 @@ export interface Profile {
   distill: StageBudget;
   /** AdaSPEC selection ratio k. */
   k: number;
+  /**
+   * Distillation epochs among which the optimal-epoch budget chooses by validation α; it contains
+   * `distill.epochs`, the fixed budget. Every run trains to the largest and keeps each epoch.
+   */
+  epochGrid: number[];
+  /** Validation prompts (the first ones of the validation split) for choosing epochs. */
+  validationPrompts: number;
+  /** Seed of the data sample, the tokenizer and the target. */
   seed: number;
+  /**
+   * Seeds of the draft runs. Each one seeds the draft's initialisation, its pretraining order and its
+   * distillation order, so every Table 1 cell is trained once per seed.
+   */
+  seeds: number[];
 }
 
 /**
@@ -76,13 +92,18 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     gamma: 4,
     target: { layers: 2, width: 32, heads: 2, mlpWidth: 64 },
     draft: { layers: 1, width: 16, heads: 2, mlpWidth: 32 },
+    smallGapDraft: { layers: 1, width: 24, heads: 2, mlpWidth: 48 },
     pretrainTarget: { epochs: 1, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
     pretrainDraft: { epochs: 2, batchSize: 8, microBatchSize: 4, learningRate: 3e-3 },
     // Large enough that the distilled drafts get some tokens accepted, so every counting path runs.
     targetSft: { epochs: 3, batchSize: 8, microBatchSize: 4, learningRate: 1e-2 },
     distill: { epochs: 3, batchSize: 8, microBatchSize: 4, learningRate: 1e-2 },
     k: 0.4,
+    epochGrid: [1, 3],
+    validationPrompts: 4,
     seed: 42,
+    // Two seeds keep the smoke run short; the small profile has three.
+    seeds: [42, 43],
   },
   small: {
     name: "small",
@@ -91,16 +112,22 @@ export const PROFILES: Readonly<Record<Profile["name"], Profile>> = Object.freez
     trainExamples: 960,
     testPrompts: 60,
     maxNewTokens: 192,
-    timingPrompts: 20,
+    timingPrompts: 10,
     gamma: 4,
     target: { layers: 4, width: 128, heads: 4, mlpWidth: 512 },
     draft: { layers: 1, width: 24, heads: 2, mlpWidth: 96 },
+    smallGapDraft: { layers: 1, width: 64, heads: 2, mlpWidth: 256 },
     pretrainTarget: { epochs: 1, batchSize: 16, microBatchSize: 8, learningRate: 1e-3 },
     pretrainDraft: { epochs: 2, batchSize: 16, microBatchSize: 8, learningRate: 3e-3 },
     targetSft: { epochs: 3, batchSize: 16, microBatchSize: 8, learningRate: 5e-4 },
     distill: { epochs: 3, batchSize: 16, microBatchSize: 8, learningRate: 1e-3 },
     k: 0.4,
+    // The paper's grid is {1, 3, 6, 10, 15, 20, 30}; three epochs at most keep a five-task run
+    // within hours on two cores.
+    epochGrid: [1, 2, 3],
+    validationPrompts: 40,
     seed: 42,
+    seeds: [42, 43, 44],
   },
 });
 

@@ -148,6 +148,72 @@ export function toCsv(rows: Row[], options: CsvOptions = {}): string {
   return aq.from(rows, columns).toCSV({ columns });
 }
 
+/** Options for {@linkcode toLatex}. */
+export interface LatexOptions {
+  /** Columns to show, in order. Defaults to the keys of the first row. */
+  columns?: string[];
+  /** Header text of each column; the column name where missing. */
+  headers?: Record<string, string>;
+  /** Caption of the table environment; none by default. */
+  caption?: string;
+  /** Label of the table environment, for `\ref`; none by default. */
+  label?: string;
+}
+
+const LATEX_SPECIALS: Record<string, string> = {
+  "\\": "\\textbackslash{}",
+  "&": "\\&",
+  "%": "\\%",
+  $: "\\$",
+  "#": "\\#",
+  _: "\\_",
+  "{": "\\{",
+  "}": "\\}",
+  "~": "\\textasciitilde{}",
+  "^": "\\textasciicircum{}",
+};
+
+/** Escapes the characters that LaTeX treats specially in running text. */
+export function escapeLatex(text: string): string {
+  return text.replace(/[\\&%$#_{}~^]/g, (c) => LATEX_SPECIALS[c]);
+}
+
+/**
+ * Formats `rows` as a LaTeX `table` with a `tabular` (booktabs rules: `\toprule`, `\midrule`,
+ * `\bottomrule`). Cells are written as given (format numbers first) and escaped; numeric columns
+ * are right-aligned, `null` becomes an empty cell.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toLatex } from "./report.ts";
+ *
+ * const tex = toLatex([{ task: "GSM8K", gain: "+1.5 %" }], { headers: { gain: "Δα" } });
+ * assert.ok(tex.includes("\\begin{tabular}{ll}"));
+ * assert.ok(tex.includes("task & Δα \\\\"));
+ * assert.ok(tex.includes("GSM8K & +1.5 \\% \\\\"));
+ * ```
+ */
+export function toLatex(rows: Row[], options: LatexOptions = {}): string {
+  const columns = resolveColumns(rows, options.columns, "toLatex");
+  const cell = (value: Row[string]) => value === null || value === undefined ? "" : escapeLatex(String(value));
+  const align = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === "number") ? "r" : "l");
+  const lines = ["\\begin{table}[t]", "\\centering"];
+  if (options.caption) lines.push(`\\caption{${escapeLatex(options.caption)}}`);
+  if (options.label) lines.push(`\\label{${options.label}}`);
+  lines.push(
+    `\\begin{tabular}{${align.join("")}}`,
+    "\\toprule",
+    columns.map((c) => escapeLatex(options.headers?.[c] ?? c)).join(" & ") + " \\\\",
+    "\\midrule",
+    ...rows.map((r) => columns.map((c) => cell(r[c])).join(" & ") + " \\\\"),
+    "\\bottomrule",
+    "\\end{tabular}",
+    "\\end{table}",
+  );
+  return lines.join("\n") + "\n";
+}
+
 /**
  * Renders a histogram of `values` as a standalone SVG document string, using
  * Observable Plot's `rectY` mark with the `binX` transform.

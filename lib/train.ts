@@ -160,8 +160,11 @@ export async function train(
     padId: number;
     log?: (line: string) => void;
     onEpochEnd?: (epoch: number, summary: TrainSummary) => Promise<void> | void;
-    /** Called after every optimiser step with the step number (for memory checks and custom logs). */
-    onStep?: (step: number) => void;
+    /**
+     * Called after every optimiser step with the step number (for memory checks, custom logs and
+     * checkpoints at step counts); a returned promise is awaited.
+     */
+    onStep?: (step: number) => Promise<void> | void;
   },
 ): Promise<TrainSummary> {
   validateTrainConfig(config);
@@ -206,7 +209,7 @@ export async function train(
           options.allTokens ?? false,
         );
         summary.steps++;
-        options.onStep?.(summary.steps);
+        await options.onStep?.(summary.steps);
         epochSteps++;
         epochLoss += loss;
         epochKept += keptFraction;

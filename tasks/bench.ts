@@ -114,19 +114,23 @@ function config(shape: ModelShape, seed: number): ModelConfig {
 }
 
 async function decodingMeasurements(options: Options, log: (line: string) => void) {
-  let runConfig: { stages: Record<string, { key: string }>; tokenizer: { fingerprint: string } };
+  let runConfig: { headline?: Record<string, string>; tokenizer: { fingerprint: string } };
   try {
     runConfig = await readJsonFile(`${options.results}/table1/gsm8k/config.json`, "small-profile GSM8K run record");
   } catch (error) {
     log(`bench: decoding skipped: ${(error as Error).message}`);
     return null;
   }
-  const stage = (name: string) => `${options.cacheDir}/${runConfig.stages[name].key}`;
-  const target = await loadModel(stage("target-sft"));
-  const drafts = [
-    { name: "DistillSpec", model: await loadModel(stage("reference-distillspec")) },
-    { name: "AdaSPEC", model: await loadModel(stage("draft-adaspec")) },
-  ];
+  // The run records the checkpoint folders of its timed drafts (first pair, first seed, fixed budget).
+  const headline = runConfig.headline;
+  const names = ["DistillSpec", "AdaSPEC (authors' protocol)", "AdaSPEC (equal data)"];
+  if (!headline || !headline.target || names.some((name) => !headline[name])) {
+    log(`bench: decoding skipped: ${options.results}/table1/gsm8k/config.json predates the current pipeline; rerun it`);
+    return null;
+  }
+  const target = await loadModel(headline.target);
+  const drafts = [];
+  for (const name of names) drafts.push({ name, model: await loadModel(headline[name]) });
   let tokenizer: BpeTokenizer | null = null;
   for (const entry of Deno.readDirSync(options.cacheDir)) {
     if (!entry.name.startsWith("tokenizer-")) continue;
