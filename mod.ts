@@ -77,9 +77,27 @@ export {
   type PromptRecord,
   type TargetQuality,
 } from "./lib/evaluate.ts";
+export { type AcceptanceCounts, exactAcceptance, exactAcceptanceAll, walkBlocks } from "./lib/exact_alpha.ts";
 export { getProfile, type ModelShape, type Profile, PROFILES, type StageBudget } from "./lib/profiles.ts";
-export { runTable1, type Table1Options, type Table1Result, type Table1Row } from "./lib/experiments/table1.ts";
-export { histogramSvg, overlaidHistogramSvg, type Row, toCsv, toMarkdown } from "./lib/report.ts";
+export {
+  bestEpoch,
+  runTable1,
+  type Table1Options,
+  type Table1Result,
+  type Table1Row,
+  type TaskRun,
+} from "./lib/experiments/table1.ts";
+export {
+  BUDGETS,
+  METHOD_NAMES,
+  PAIRS,
+  PROTOCOLS,
+  renderTable,
+  type SeedResult,
+  summariseCells,
+  tally,
+} from "./lib/experiments/table1_summary.ts";
+export { escapeLatex, histogramSvg, overlaidHistogramSvg, type Row, toCsv, toLatex, toMarkdown } from "./lib/report.ts";
 export { readJsonFile, writeBytesAtomic, writeJsonLines, writeTextAtomic } from "./lib/fs.ts";
 export { PAPER_PAIRS, PAPER_TABLE1 } from "./lib/paper.ts";
 export { meanInterval, pairedBootstrap, type PairedComparison, pooledAlpha, type PromptCounts } from "./lib/stats.ts";

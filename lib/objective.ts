@@ -9,7 +9,7 @@ import type { Batch } from "./data.ts";
 import type { TransformerLM } from "./model.ts";
 import { type Divergence, divergence, logProbs } from "./divergence.ts";
 import { lossDivisor, type LossNormalisation, selectTokens } from "./selection.ts";
-import type { TeacherCache } from "./teacher_cache.ts";
+import type { TeacherSource } from "./teacher_cache.ts";
 import { readValues } from "./ops.ts";
 
 /** Training objective of one stage. */
@@ -21,7 +21,7 @@ export type Objective =
     teacher: TransformerLM;
     divergence: Divergence;
     /** Cached teacher log-probs of the training examples; the teacher runs every step without it. */
-    cache?: TeacherCache;
+    cache?: TeacherSource;
   }
   | {
     kind: "adaspec";
@@ -29,7 +29,7 @@ export type Objective =
     reference: TransformerLM;
     divergence: Divergence;
     /** Cached teacher log-probs and reference losses; both models run every step without it. */
-    cache?: TeacherCache;
+    cache?: TeacherSource;
     /** Selection ratio k: the fraction of valid tokens kept. */
     k: number;
     normalisation: LossNormalisation;

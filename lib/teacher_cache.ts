@@ -19,8 +19,47 @@ export function lossPositions(example: TokenExample): { start: number; end: numb
   return { start: Math.min(Math.max(example.promptLength - 1, 0), end), end };
 }
 
-/** Cached frozen-model outputs for a fixed list of training examples. */
-export class TeacherCache {
+/**
+ * What distillation reads from a cache: the teacher's log-probs and, for AdaSPEC, L_ref, for a
+ * padded batch of the training examples.
+ */
+export interface TeacherSource {
+  readonly examples: TokenExample[];
+  readonly vocabSize: number;
+  /** Loss positions over all examples. */
+  readonly positions: number;
+  /** Start of each example's positions, with the total at the end. */
+  readonly offsets: Int32Array;
+  referenceLoss: Float32Array | null;
+  /** Teacher log-probs for the examples `indices` padded to `length`, as [rows · length × vocabSize]. */
+  teacherBatch(indices: number[], length: number): Float32Array;
+  /** L_ref for a padded batch as [rows · length], zero where there is no loss. */
+  referenceBatch(indices: number[], length: number): Float32Array;
+}
+
+function lossOffsets(examples: TokenExample[]): Int32Array {
+  const offsets = new Int32Array(examples.length + 1);
+  examples.forEach((example, i) => {
+    const { start, end } = lossPositions(example);
+    offsets[i + 1] = offsets[i] + (end - start);
+  });
+  return offsets;
+}
+
+function referenceRows(source: TeacherSource, indices: number[], length: number): Float32Array {
+  const losses = source.referenceLoss;
+  if (!losses) throw new Error("the teacher cache has no reference losses; build them first");
+  const out = new Float32Array(indices.length * length);
+  indices.forEach((index, row) => {
+    const { start, end } = lossPositions(source.examples[index]);
+    const from = source.offsets[index];
+    out.set(losses.subarray(from, from + end - start), row * length + start);
+  });
+  return out;
+}
+
+/** Cached frozen-model outputs for a fixed list of training examples: the full distribution. */
+export class TeacherCache implements TeacherSource {
   readonly offsets: Int32Array;
   readonly positions: number;
 
@@ -34,11 +73,7 @@ export class TeacherCache {
     readonly logProbs: Float32Array,
     public referenceLoss: Float32Array | null = null,
   ) {
-    this.offsets = new Int32Array(examples.length + 1);
-    examples.forEach((example, i) => {
-      const { start, end } = lossPositions(example);
-      this.offsets[i + 1] = this.offsets[i] + (end - start);
-    });
+    this.offsets = lossOffsets(examples);
     this.positions = this.offsets[examples.length];
     if (logProbs.length !== this.positions * vocabSize) {
       throw new Error(
@@ -70,15 +105,132 @@ export class TeacherCache {
 
   /** Returns L_ref for a padded batch as [rows · length], zero where there is no loss. */
   referenceBatch(indices: number[], length: number): Float32Array {
-    if (!this.referenceLoss) throw new Error("the teacher cache has no reference losses; build them first");
-    const out = new Float32Array(indices.length * length);
+    return referenceRows(this, indices, length);
+  }
+}
+
+/**
+ * A teacher cache that keeps, per position, the K largest log-probs with their token ids, and
+ * spreads the remaining probability mass evenly over the other V − K tokens. It needs
+ * K · 8 + 4 bytes per position instead of V · 4, for vocabularies too large to store in full.
+ */
+export class TopKTeacherCache implements TeacherSource {
+  readonly offsets: Int32Array;
+  readonly positions: number;
+
+  /**
+   * `ids` and `values` are [positions × k] (token ids and their log-probs, largest first);
+   * `rest` is [positions]: the log-prob each token outside the K gets.
+   */
+  constructor(
+    readonly examples: TokenExample[],
+    readonly vocabSize: number,
+    readonly k: number,
+    readonly ids: Int32Array,
+    readonly values: Float32Array,
+    readonly rest: Float32Array,
+    public referenceLoss: Float32Array | null = null,
+  ) {
+    if (!Number.isInteger(k) || k < 1 || k > vocabSize) {
+      throw new Error(`invalid top-K ${k}: use an integer from 1 to the vocabulary size ${vocabSize}`);
+    }
+    this.offsets = lossOffsets(examples);
+    this.positions = this.offsets[examples.length];
+    if (ids.length !== this.positions * k || values.length !== ids.length || rest.length !== this.positions) {
+      throw new Error(`top-${k} teacher cache arrays do not match ${this.positions} positions; rebuild it`);
+    }
+  }
+
+  /**
+   * Keeps the K largest log-probs of every position of a full cache. The remaining mass
+   * 1 − Σ top-K p is shared evenly by the other tokens (a floor of 1e-30 keeps its log finite).
+   */
+  static fromFull(cache: TeacherCache, k: number): TopKTeacherCache {
+    const v = cache.vocabSize;
+    if (!Number.isInteger(k) || k < 1 || k > v) {
+      throw new Error(`invalid top-K ${k}: use an integer from 1 to the vocabulary size ${v}`);
+    }
+    const n = cache.positions;
+    const ids = new Int32Array(n * k);
+    const values = new Float32Array(n * k);
+    const rest = new Float32Array(n);
+    const chunk = 4096;
+    for (let first = 0; first < n; first += chunk) {
+      const rows = Math.min(chunk, n - first);
+      const block = cache.logProbs.subarray(first * v, (first + rows) * v);
+      const input = tf.tensor2d(block, [rows, v]);
+      const top = tf.topk(input, k, true);
+      ids.set(top.indices.dataSync() as Int32Array, first * k);
+      values.set(top.values.dataSync() as Float32Array, first * k);
+      tf.dispose([input, top.values, top.indices]);
+    }
+    for (let p = 0; p < n; p++) {
+      let kept = 0;
+      for (let j = 0; j < k; j++) kept += Math.exp(values[p * k + j]);
+      rest[p] = k === v ? -Infinity : Math.log(Math.max(1 - kept, 1e-30) / (v - k));
+    }
+    return new TopKTeacherCache(cache.examples, v, k, ids, values, rest, cache.referenceLoss);
+  }
+
+  /** Bytes of the stored arrays (ids, log-probs and the rest term). */
+  get byteLength(): number {
+    return this.ids.byteLength + this.values.byteLength + this.rest.byteLength;
+  }
+
+  /** Returns the approximate teacher log-probs for a padded batch, as {@link TeacherCache.teacherBatch} does. */
+  teacherBatch(indices: number[], length: number): Float32Array {
+    const v = this.vocabSize, k = this.k;
+    const out = new Float32Array(indices.length * length * v).fill(-Math.log(v));
     indices.forEach((index, row) => {
       const { start, end } = lossPositions(this.examples[index]);
-      const source = this.offsets[index];
-      out.set(this.referenceLoss!.subarray(source, source + end - start), row * length + start);
+      for (let t = start; t < end; t++) {
+        const p = this.offsets[index] + t - start;
+        const base = (row * length + t) * v;
+        out.fill(this.rest[p], base, base + v);
+        for (let j = 0; j < k; j++) out[base + this.ids[p * k + j]] = this.values[p * k + j];
+      }
     });
     return out;
   }
+
+  /** Returns L_ref for a padded batch as [rows · length], zero where there is no loss. */
+  referenceBatch(indices: number[], length: number): Float32Array {
+    return referenceRows(this, indices, length);
+  }
+}
+
+/** How far a top-K cache is from the full one: KL(p ‖ p̂) per position and the mass outside the K. */
+export interface TopKError {
+  k: number;
+  /** Mean and largest KL(p ‖ p̂) over positions, in nats. */
+  meanKl: number;
+  maxKl: number;
+  /** Mean probability mass outside the K kept tokens. */
+  meanOutsideMass: number;
+}
+
+/** Measures the approximation error of `approx` against the full cache it came from. */
+export function topKError(full: TeacherCache, approx: TopKTeacherCache): TopKError {
+  const v = full.vocabSize, k = approx.k;
+  const kept = new Uint8Array(v);
+  let sumKl = 0, maxKl = 0, sumOutside = 0;
+  for (let p = 0; p < full.positions; p++) {
+    kept.fill(0);
+    for (let j = 0; j < k; j++) kept[approx.ids[p * k + j]] = 1;
+    let kl = 0, outside = 0;
+    for (let i = 0; i < v; i++) {
+      if (kept[i]) continue;
+      const logP = full.logProbs[p * v + i];
+      const prob = Math.exp(logP);
+      outside += prob;
+      if (prob > 0) kl += prob * (logP - approx.rest[p]);
+    }
+    sumKl += kl;
+    sumOutside += outside;
+    if (kl > maxKl) maxKl = kl;
+  }
+  const n = Math.max(full.positions, 1);
+  return { k, meanKl: sumKl / n, maxKl, meanOutsideMass: sumOutside / n };
 }
 
 function copyLossRows(
@@ -148,7 +300,7 @@ export function buildTeacherCache(
  * against the cached teacher log-probs.
  */
 export function buildReferenceLoss(
-  cache: TeacherCache,
+  cache: TeacherSource,
   reference: TransformerLM,
   kind: Divergence,
   options: { padId: number; microBatchSize: number },

@@ -10,6 +10,7 @@ import { runTable1 } from "../lib/experiments/table1.ts";
 import { BACKENDS, resolveBackendName } from "../lib/backend.ts";
 import { getProfile, PROFILES } from "../lib/profiles.ts";
 import { TASK_NAMES } from "../lib/tasks.ts";
+import { PAIRS } from "../lib/experiments/table1_summary.ts";
 
 const HELP = `Usage: deno task reproduce [options]
 
@@ -19,7 +20,8 @@ Relative paths are taken from the folder where the command was started.
 Options:
   --profile NAME    model and data scale: ${Object.keys(PROFILES).join(", ")} (default small)
   --only LIST       comma-separated experiments to run; available: table1 (default table1)
-  --tasks LIST      comma-separated tasks: ${TASK_NAMES.join(", ")} (default gsm8k)
+  --tasks LIST      comma-separated tasks: ${TASK_NAMES.join(", ")} (default all five)
+  --pairs LIST      comma-separated size gaps: ${PAIRS.join(", ")} (default both)
   --data-dir DIR    folder with one subfolder per task, e.g. gsm8k/train.jsonl (or ADASPEC_DATA_DIR);
                     a task missing there comes from the cache, a download, or a synthetic stand-in
   --no-download     never download a missing task; use the synthetic stand-in instead
@@ -29,6 +31,8 @@ Options:
   --no-teacher-cache
                     run the frozen target and reference at every distillation step instead
                     of reading their outputs from a cache computed once
+  --teacher-top-k K distil from the K largest teacher log-probs per position, the rest of the
+                    mass spread evenly (default: the full distribution); the error is logged
   -h, --help        show this help
 `;
 
@@ -46,7 +50,7 @@ function parseList(option: string, value: string, allowed: string[]): string[] {
   if (items.length === 0) throw new Error(`--${option} is empty: use one or more of ${allowed.join(", ")}`);
   const unknown = items.filter((item) => !allowed.includes(item));
   if (unknown.length > 0) {
-    throw new Error(`--${option} ${unknown.join(", ")} is not available yet: use ${allowed.join(", ")}`);
+    throw new Error(`--${option} ${unknown.join(", ")} is not available: use one or more of ${allowed.join(", ")}`);
   }
   return items;
 }
@@ -59,12 +63,14 @@ async function main(): Promise<number> {
       options: {
         profile: { type: "string", default: "small" },
         only: { type: "string", default: "table1" },
-        tasks: { type: "string", default: "gsm8k" },
+        tasks: { type: "string", default: TASKS.join(",") },
+        pairs: { type: "string", default: PAIRS.join(",") },
         "data-dir": { type: "string" },
         backend: { type: "string" },
         out: { type: "string", default: "results" },
         "cache-dir": { type: "string" },
         "no-teacher-cache": { type: "boolean", default: false },
+        "teacher-top-k": { type: "string" },
         "no-download": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -85,9 +91,18 @@ async function main(): Promise<number> {
 
   // Usage errors exit with 2 before any work starts; failures during the run exit with 1.
   let tasks: string[];
+  let pairs: string[];
+  let teacherTopK: number | undefined;
   try {
+    if (values["teacher-top-k"] !== undefined) {
+      teacherTopK = Number(values["teacher-top-k"]);
+      if (!Number.isInteger(teacherTopK) || teacherTopK < 1) {
+        throw new Error(`--teacher-top-k ${values["teacher-top-k"]} is not a positive integer`);
+      }
+    }
     parseList("only", values.only, EXPERIMENTS);
     tasks = parseList("tasks", values.tasks, TASKS);
+    pairs = parseList("pairs", values.pairs, [...PAIRS]);
     getProfile(values.profile);
     resolveBackendName(values.backend);
   } catch (error) {
@@ -105,6 +120,8 @@ async function main(): Promise<number> {
       teacherCache: !values["no-teacher-cache"],
       download: !values["no-download"],
       tasks,
+      pairs,
+      teacherTopK,
     });
     console.log(result.markdown);
     return 0;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { TransformerLM } from "../lib/model.ts";
 import { train } from "../lib/train.ts";
 import { runTable1 } from "../lib/experiments/table1.ts";
+import { PROFILES } from "../lib/profiles.ts";
 import { dataDir, gsm8kExamples, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
@@ -69,55 +70,137 @@ Deno.test("AdaSPEC keeps about k of the tokens", async () => {
   [target, reference, draft].forEach((m) => m.dispose());
 });
 
-Deno.test("smoke pipeline writes table and reuses cache", async () => {
+/** Reads a JSON Lines file. */
+async function readLines<T>(path: string): Promise<T[]> {
+  return (await Deno.readTextFile(path)).trim().split("\n").map((line) => JSON.parse(line) as T);
+}
+
+Deno.test("smoke pipeline writes every cell and reuses its cache", async () => {
   const outDir = await Deno.makeTempDir();
   const cacheDir = await Deno.makeTempDir();
   const lines: string[] = [];
   const first = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => lines.push(l) });
+  const profile = first.profile;
   const tableDir = `${outDir}/smoke/table1`;
-  for (const file of ["table.md", "table.csv", "gsm8k/config.json", "gsm8k/records.jsonl", "gsm8k/target.json"]) {
+  for (
+    const file of [
+      "table.md",
+      "table.csv",
+      "table.tex",
+      "gsm8k/config.json",
+      "gsm8k/seeds.jsonl",
+      "gsm8k/records.jsonl",
+      "gsm8k/timed.jsonl",
+      "gsm8k/target.json",
+    ]
+  ) {
     assert.ok((await Deno.stat(`${tableDir}/${file}`)).size > 0, `${file} written`);
   }
-  assert.deepEqual(first.rows.map((r) => r.method), ["pretrained draft (no distillation)", "DistillSpec", "AdaSPEC"]);
+
+  // 2 pairs × 2 budgets × 2 protocols, each over every seed.
+  assert.equal(first.rows.length, 8);
+  const cells = first.rows.map((r) => `${r.pair} ${r.budget} ${r.protocol}`);
+  assert.equal(new Set(cells).size, 8, cells.join("; "));
+  for (const row of first.rows) assert.equal(row.seeds, profile.seeds.length);
+
+  // Each cell's numbers, recomputed here from the per-prompt counts.
+  type Counts = { pair: string; seed: number; budget: string; draft: string; accepted: number; rejected: number };
+  const records = await readLines<Counts>(`${tableDir}/gsm8k/records.jsonl`);
+  const pooled = (pair: string, seed: number, budget: string, draft: string) => {
+    const mine = records.filter((r) => r.pair === pair && r.seed === seed && r.budget === budget && r.draft === draft);
+    assert.equal(mine.length, profile.testPrompts, `${pair} ${seed} ${budget} ${draft} has every prompt`);
+    const accepted = mine.reduce((a, r) => a + r.accepted, 0);
+    const proposed = mine.reduce((a, r) => a + r.accepted + r.rejected, 0);
+    return proposed === 0 ? 0 : accepted / proposed;
+  };
+  assert.deepEqual(profile.seeds.length, 2, "the checks below use the t quantile for two seeds");
   for (const row of first.rows) {
-    assert.equal(row.lossless, true, `${row.method} output equals plain greedy decoding`);
-    assert.ok(row.alpha >= 0, `${row.method} α ${row.alpha} below 0`);
-    assert.ok(row.alpha <= 1, `${row.method} α ${row.alpha} above 1`);
-  }
-  const records = (await Deno.readTextFile(`${tableDir}/gsm8k/records.jsonl`)).trim().split("\n").map((l) =>
-    JSON.parse(l)
-  );
-  assert.equal(records.length, 3 * first.profile.testPrompts);
-  for (const record of records) {
-    assert.equal(
-      record.exactCountsAgree,
-      true,
-      `teacher-forced counts equal the loop's, ${record.draft} prompt ${record.prompt}`,
+    const budget = row.budget === "optimal-epoch" ? "optimal-epoch" : "fixed";
+    const ada = row.protocol === "authors" ? "AdaSPEC (authors' protocol)" : "AdaSPEC (equal data)";
+    const d = profile.seeds.map((seed) => pooled(row.pair, seed, budget, "DistillSpec"));
+    const a = profile.seeds.map((seed) => pooled(row.pair, seed, budget, ada));
+    assert.ok(
+      Math.abs(row.distillspec_alpha - (d[0] + d[1]) / 2) < 1e-12,
+      `${row.pair} ${row.budget} DistillSpec mean`,
     );
+    assert.ok(Math.abs(row.adaspec_alpha - (a[0] + a[1]) / 2) < 1e-12, `${row.pair} ${row.budget} AdaSPEC mean`);
+    // Two values: the 95 % t-interval half-width is t(0.975, 1) · |x1 − x2| / 2.
+    const diffs = [a[0] - d[0], a[1] - d[1]];
+    assert.ok(Math.abs(row.difference_ci - 12.706 * Math.abs(diffs[0] - diffs[1]) / 2) < 1e-9, "difference interval");
+    assert.ok(row.bootstrap_low <= row.bootstrap_high, "bootstrap interval is ordered");
+    assert.ok(["won", "lost", "tied"].includes(row.result));
+    if (row.budget === "3-epoch") {
+      assert.equal(row.distillspec_epochs, "3/3");
+      assert.equal(row.adaspec_epochs, "3/3");
+    } else {
+      for (const epoch of `${row.distillspec_epochs}/${row.adaspec_epochs}`.split("/")) {
+        assert.ok(profile.epochGrid.includes(Number(epoch)), `chosen epoch ${epoch} is in the grid`);
+      }
+    }
   }
-  // The pooled α equals the sum of the per-prompt counts.
-  const ada = records.filter((r) => r.draft === "AdaSPEC");
-  const accepted = ada.reduce((a, r) => a + r.accepted, 0);
-  const rejected = ada.reduce((a, r) => a + r.rejected, 0);
-  assert.equal(first.rows[2].alpha, accepted / (accepted + rejected));
+  // The paper's numbers sit beside each cell.
+  const largeFixed = first.rows.find((r) => r.pair === "large-gap" && r.budget === "3-epoch")!;
+  assert.equal(largeFixed.paper_distillspec, 0.5758);
+  assert.equal(largeFixed.paper_adaspec, 0.6263);
+  const smallOptimal = first.rows.find((r) => r.pair === "small-gap" && r.budget === "optimal-epoch")!;
+  assert.equal(smallOptimal.paper_distillspec, 0.8149);
+
+  // The chosen optimal epoch is the one with the best validation α in the log.
+  const choice = lines.find((l) => l.startsWith(`gsm8k large-gap seed ${profile.seeds[0]} DistillSpec: validation α`))!;
+  const alphas = [...choice.matchAll(/(\d+): (\d\.\d+)/g)].map((m) => ({ epoch: Number(m[1]), alpha: Number(m[2]) }));
+  const best = alphas.reduce((b, x) => (x.alpha > b.alpha ? x : b));
+  assert.ok(choice.endsWith(`best epoch ${best.epoch}`), choice);
+
+  // The authors' protocol: batch k⁻¹ times the reference's, for the reference's number of steps.
+  const stageDirs = [...Deno.readDirSync(cacheDir)].map((e) => e.name);
+  const summaryOf = async (prefix: string) => {
+    const dir = stageDirs.find((d) => d.startsWith(prefix))!;
+    const inputs = JSON.parse(await Deno.readTextFile(`${cacheDir}/${dir}/inputs.json`));
+    const done = JSON.parse(await Deno.readTextFile(`${cacheDir}/${dir}/done.json`));
+    return { inputs, steps: done.summary.steps as number };
+  };
+  const reference = await summaryOf("reference-distillspec-large-gap-");
+  const authors = await summaryOf("draft-adaspec-authors-large-gap-");
+  const equal = await summaryOf("draft-adaspec-equal-data-large-gap-");
+  assert.equal(reference.inputs.budget.batchSize, profile.distill.batchSize);
+  assert.equal(authors.inputs.budget.batchSize, Math.round(profile.distill.batchSize / profile.k));
+  assert.equal(equal.inputs.budget.batchSize, profile.distill.batchSize);
+  const stepsPerEpoch = Math.ceil(profile.trainExamples / profile.distill.batchSize);
+  assert.equal(reference.steps, stepsPerEpoch * Math.max(...profile.epochGrid));
+  assert.equal(authors.steps % stepsPerEpoch, 0, "authors' run stops at a reference epoch");
+
+  // The timed drafts ran the real loops: lossless, with counts equal to the teacher-forced ones.
+  const timed = await readLines<{ draft: string; identical: boolean | null; exactCountsAgree: boolean | null }>(
+    `${tableDir}/gsm8k/timed.jsonl`,
+  );
+  assert.deepEqual([...new Set(timed.map((r) => r.draft))], [
+    "pretrained draft (no distillation)",
+    "DistillSpec",
+    "AdaSPEC (authors' protocol)",
+    "AdaSPEC (equal data)",
+  ]);
+  for (const r of timed.filter((r) => r.identical !== null)) {
+    assert.equal(r.identical, true, `${r.draft} output equals plain greedy decoding`);
+    assert.equal(r.exactCountsAgree, true, `${r.draft} teacher-forced counts equal the loop's`);
+  }
+  const latex = await Deno.readTextFile(`${tableDir}/table.tex`);
+  assert.equal(latex.split("\n").filter((l) => l.startsWith("gsm8k & ")).length, 8, "LaTeX has every cell");
   const markdown = await Deno.readTextFile(`${tableDir}/table.md`);
-  assert.equal(markdown.trim().split("\n").length, 5, "header, rule and three rows");
+  assert.equal(markdown.trim().split("\n").length, 10, "header, rule and eight cells");
   const csv = await Deno.readTextFile(`${tableDir}/table.csv`);
-  assert.ok(csv.startsWith("backend,task,data,pair,budget,method,"), csv.slice(0, 80));
+  assert.ok(csv.startsWith("backend,task,data,pair,budget,protocol,seeds,"), csv.slice(0, 80));
   const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
-  assert.ok(report.includes("| DistillSpec |"), "report has a DistillSpec row");
-  assert.ok(report.includes("| 57.58 |"), "report has the paper's DistillSpec α");
-  const comparison = JSON.parse(await Deno.readTextFile(`${tableDir}/gsm8k/comparison.json`));
-  assert.equal(comparison.difference, first.rows[2].alpha - first.rows[1].alpha, "comparison is AdaSPEC − DistillSpec");
-  assert.ok(comparison.low <= comparison.high, "interval is ordered");
-  assert.ok(report.includes("paired bootstrap"), "report gives the paired interval");
+  assert.ok(report.includes("57.58 → 62.63"), "report has the paper's GSM8K numbers");
+  assert.ok(/AdaSPEC won \d+, lost \d+ and tied \d+ of 8 cells/.test(report), "report tallies the cells");
   const config = JSON.parse(await Deno.readTextFile(`${tableDir}/gsm8k/config.json`));
   assert.equal(config.backend.name, "wasm");
+  assert.ok((await Deno.stat(`${config.headline["AdaSPEC (equal data)"]}/model.safetensors`)).isFile);
 
+  // A rerun trains nothing and gives the same table.
   const again: string[] = [];
   const second = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, log: (l) => again.push(l) });
-  assert.equal(again.filter((l) => l.includes("reusing cached checkpoint")).length, 5, again.join("\n"));
-  assert.deepEqual(second.rows.map((r) => r.alpha), first.rows.map((r) => r.alpha));
+  assert.ok(!again.some((l) => /: start, \d+ examples/.test(l)), again.filter((l) => l.includes("start")).join("\n"));
+  assert.deepEqual(second.rows, first.rows);
   assert.ok(
     lines.some((l) => /^teacher cache: \d+ positions × \d+ log-probs/.test(l)),
     "first run builds the teacher cache",
@@ -125,17 +208,52 @@ Deno.test("smoke pipeline writes table and reuses cache", async () => {
   assert.ok(!again.some((l) => l.startsWith("teacher cache")), "a fully cached rerun does not touch the teacher cache");
   assert.ok(again.some((l) => l.includes("reusing stored target continuations")), "continuations come from the store");
 
-  // Without the teacher cache the two distillation stages have other keys and train again.
+  // Without the teacher cache the distillation stages have other keys and train again; the
+  // pretraining stages are reused.
   const uncached: string[] = [];
   await runTable1({
     profile: "smoke",
     dataDir: dataDir(),
     outDir,
     cacheDir,
+    pairs: ["large-gap"],
     teacherCache: false,
     log: (l) => uncached.push(l),
   });
-  assert.equal(uncached.filter((l) => l.includes("reusing cached checkpoint")).length, 3, uncached.join("\n"));
+  assert.ok(uncached.some((l) => l.startsWith("reference-distillspec-large-gap: start")), "reference trains again");
+  assert.ok(uncached.some((l) => /^target-sft: reusing cached checkpoint/.test(l)), "target is reused");
+  await Deno.remove(outDir, { recursive: true });
+  await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("smoke pipeline distils from a top-K teacher cache and reports its error", async () => {
+  const outDir = await Deno.makeTempDir();
+  const cacheDir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const profile = { ...PROFILES.smoke, seeds: [42] };
+  await runTable1({
+    profile,
+    dataDir: dataDir(),
+    outDir,
+    cacheDir,
+    pairs: ["large-gap"],
+    teacherTopK: 8,
+    log: (l) => lines.push(l),
+  });
+  const config = JSON.parse(await Deno.readTextFile(`${outDir}/smoke/table1/gsm8k/config.json`));
+  assert.equal(config.teacherTopK.k, 8);
+  assert.ok(config.teacherTopK.meanKl > 0, "dropping tokens loses information");
+  assert.ok(config.teacherTopK.maxKl >= config.teacherTopK.meanKl);
+  assert.ok(config.teacherTopK.meanOutsideMass > 0 && config.teacherTopK.meanOutsideMass < 1);
+  assert.ok(lines.some((l) => /^teacher cache: top-8 keeps/.test(l)), lines.join("\n"));
+  await assert.rejects(
+    runTable1({ profile, dataDir: dataDir(), outDir, cacheDir, teacherTopK: 0 }),
+    /invalid teacher top-K 0: use an integer from 1 to the vocabulary size 300/,
+  );
+  await assert.rejects(
+    runTable1({ profile, dataDir: dataDir(), outDir, cacheDir, teacherTopK: 8, teacherCache: false }),
+    /a teacher top-K needs the teacher cache/,
+  );
   await Deno.remove(outDir, { recursive: true });
   await Deno.remove(cacheDir, { recursive: true });
 });
@@ -149,24 +267,37 @@ Deno.test("unknown task and profile rejected", async () => {
     runTable1({ profile: "huge", dataDir: dataDir() }),
     /unknown profile "huge": use one of smoke, small/,
   );
+  await assert.rejects(
+    runTable1({ profile: "smoke", dataDir: dataDir(), pairs: ["tiny-gap"] }),
+    /unknown pair tiny-gap: use one or more of large-gap, small-gap/,
+  );
 });
 
 Deno.test("smoke pipeline on every task", async () => {
   const outDir = await Deno.makeTempDir();
   const cacheDir = await Deno.makeTempDir();
   const tasks = ["alpaca", "mbpp", "cnn_dailymail", "xsum"];
-  const result = await runTable1({ profile: "smoke", dataDir: dataDir(), outDir, cacheDir, tasks, log: () => {} });
+  // One gap keeps the run short; the GSM8K test covers both.
+  const result = await runTable1({
+    profile: "smoke",
+    dataDir: dataDir(),
+    outDir,
+    cacheDir,
+    tasks,
+    pairs: ["large-gap"],
+    log: () => {},
+  });
   assert.deepEqual(result.runs.map((r) => r.task), tasks);
   for (const run of result.runs) {
     assert.equal(run.source, "data-dir", `${run.task} read the real data`);
-    assert.equal(run.rows.length, 3, `${run.task} has three drafts`);
-    for (const row of run.rows) assert.equal(row.lossless, true, `${run.task} ${row.method} lossless`);
+    assert.equal(run.rows.length, 4, `${run.task} has two budgets × two protocols`);
+    for (const d of run.evaluation.drafts) assert.equal(d.mismatches, 0, `${run.task} ${d.draft} lossless`);
   }
   const report = await Deno.readTextFile(`${outDir}/smoke/REPORT.md`);
   for (const title of ["Alpaca", "MBPP", "CNN/DailyMail", "XSUM"]) {
-    assert.ok(report.includes(`## Table 1: ${title}`), `report has a ${title} section`);
+    assert.ok(report.includes(`## ${title}`), `report has a ${title} section`);
   }
-  assert.ok(report.includes("| 73.05 |"), "report has the paper's CNN/DailyMail DistillSpec α");
+  assert.ok(report.includes("73.05 → 74.22"), "report has the paper's CNN/DailyMail numbers");
   await Deno.remove(outDir, { recursive: true });
   await Deno.remove(cacheDir, { recursive: true });
 });
@@ -182,6 +313,7 @@ Deno.test("smoke pipeline falls back to synthetic data", async () => {
     outDir,
     cacheDir,
     tasks: ["xsum"],
+    pairs: ["large-gap"],
     download: false,
     log: (l) => lines.push(l),
   });

@@ -9,7 +9,11 @@ import {
   loadCachedArray,
   lossPositions,
   saveCachedArray,
+  TeacherCache,
+  topKError,
+  TopKTeacherCache,
 } from "../lib/teacher_cache.ts";
+import { divergence } from "../lib/divergence.ts";
 import { gsm8kExamples, setUpBackend } from "./helpers.ts";
 
 await setUpBackend();
@@ -111,4 +115,59 @@ Deno.test("cache for other examples rejected", async () => {
   );
   target.dispose();
   draft.dispose();
+});
+
+Deno.test("top-K cache keeps the K largest log-probs and spreads the rest evenly", () => {
+  // One example with prompt length 1 and three tokens: loss positions 0 and 1, vocabulary 4.
+  const example = { ids: new Int32Array([1, 2, 3]), promptLength: 1, truncated: false };
+  const rows = [[0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]];
+  const full = new TeacherCache([example], 4, Float32Array.from(rows.flat().map(Math.log)));
+  const approx = TopKTeacherCache.fromFull(full, 2);
+  assert.deepEqual([...approx.ids], [0, 1, 3, 2]);
+  // Row 1 keeps 0.5 and 0.3; the others share 0.2, 0.1 each. Row 2 keeps 0.4 and 0.3; the others get 0.15.
+  const batch = approx.teacherBatch([0], 2);
+  const expected = [[0.5, 0.3, 0.1, 0.1], [0.15, 0.15, 0.3, 0.4]].flat();
+  expected.forEach((p, i) => assert.ok(Math.abs(batch[i] - Math.log(p)) < 1e-6, `entry ${i}: ${batch[i]}`));
+  const error = topKError(full, approx);
+  const kl1 = 0.15 * Math.log(0.15 / 0.1) + 0.05 * Math.log(0.05 / 0.1);
+  const kl2 = 0.1 * Math.log(0.1 / 0.15) + 0.2 * Math.log(0.2 / 0.15);
+  assert.ok(Math.abs(error.meanKl - (kl1 + kl2) / 2) < 1e-6, `mean KL ${error.meanKl}`);
+  assert.ok(Math.abs(error.maxKl - Math.max(kl1, kl2)) < 1e-6);
+  assert.ok(Math.abs(error.meanOutsideMass - 0.25) < 1e-6);
+  // Two positions × (2 ids + 2 log-probs) × 4 bytes, plus 4 bytes of rest per position.
+  assert.equal(approx.byteLength, 2 * 4 * 4 + 2 * 4);
+  assert.throws(
+    () => TopKTeacherCache.fromFull(full, 5),
+    /invalid top-K 5: use an integer from 1 to the vocabulary size 4/,
+  );
+});
+
+Deno.test("top-K error on a real target equals the divergence computed by tensors", () => {
+  const target = TransformerLM.create({ ...base, width: 32, mlpWidth: 64, seed: 9 });
+  const full = buildTeacherCache(target, examples.slice(0, 4), { padId, microBatchSize: 4 });
+  const v = tokenizer.vocabSize;
+  for (const k of [16, v]) {
+    const approx = TopKTeacherCache.fromFull(full, k);
+    const error = topKError(full, approx);
+    const indices = [0, 1, 2, 3];
+    const length = Math.max(...examples.slice(0, 4).map((e) => e.ids.length - 1));
+    const exact = full.teacherBatch(indices, length);
+    const rebuilt = approx.teacherBatch(indices, length);
+    // Rows without a loss are uniform in both and add zero; average over the loss positions only.
+    const kl = tf.tidy(() =>
+      divergence(
+        "fkl",
+        tf.tensor2d(exact, [indices.length * length, v]),
+        tf.tensor2d(rebuilt, [indices.length * length, v]),
+      )
+        .sum().dataSync()[0]
+    );
+    assert.ok(Math.abs(kl / full.positions - error.meanKl) < 1e-4, `k ${k}: ${kl / full.positions} vs ${error.meanKl}`);
+    // Every rebuilt row is a distribution.
+    let sum = 0;
+    for (let i = 0; i < v; i++) sum += Math.exp(rebuilt[(length - 1) * v + i]);
+    assert.ok(Math.abs(sum - 1) < 1e-4, `row sums to ${sum}`);
+    if (k === v) assert.equal(error.meanKl, 0, "keeping every token is exact");
+  }
+  target.dispose();
 });

@@ -38,6 +38,10 @@ import {
   loadCachedArray,
   saveCachedArray,
   TeacherCache,
+  type TeacherSource,
+  type TopKError,
+  topKError,
+  TopKTeacherCache,
 } from "../teacher_cache.ts";
 import { readJsonFile, writeJsonLines, writeTextAtomic } from "../fs.ts";
 import { overlaidHistogramSvg } from "../report.ts";
@@ -85,6 +89,12 @@ export interface Table1Options {
    * computed once (true by default) or runs the frozen models at every step.
    */
   teacherCache?: boolean;
+  /**
+   * Keep only the K largest teacher log-probs per position (the rest of the mass spread evenly)
+   * for distillation; the full distribution by default. The approximation error is measured,
+   * logged and written to each task's `config.json`.
+   */
+  teacherTopK?: number;
   /** Receiver of progress lines; stderr by default. */
   log?: (line: string) => void;
 }
@@ -181,6 +191,7 @@ interface RunContext {
   cacheDir: string;
   tableDir: string;
   useTeacherCache: boolean;
+  teacherTopK?: number;
   download: boolean;
   log: (line: string) => void;
 }
@@ -201,6 +212,13 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
   if (badPairs.length > 0 || pairs.length === 0) {
     throw new Error(`unknown pair ${badPairs.join(", ") || "(none given)"}: use one or more of ${PAIRS.join(", ")}`);
   }
+  const topK = options.teacherTopK;
+  if (topK !== undefined && (!Number.isInteger(topK) || topK < 1 || topK > profile.vocabSize)) {
+    throw new Error(`invalid teacher top-K ${topK}: use an integer from 1 to the vocabulary size ${profile.vocabSize}`);
+  }
+  if (topK !== undefined && options.teacherCache === false) {
+    throw new Error("a teacher top-K needs the teacher cache: drop one of the two options");
+  }
   const cacheDir = options.cacheDir ?? Deno.env.get("ADASPEC_CACHE_DIR") ?? ".cache";
   const outDir = `${options.outDir ?? "results"}/${profile.name}`;
   const dataDir = options.dataDir ?? Deno.env.get(DATA_DIR_ENV);
@@ -220,6 +238,7 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     cacheDir,
     tableDir: `${outDir}/table1`,
     useTeacherCache: options.teacherCache ?? true,
+    teacherTopK: options.teacherTopK,
     download: options.download ?? true,
     log,
   };
@@ -417,10 +436,30 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
     );
     return teacherCache;
   };
+  // With a top-K setting, distillation reads the compressed cache; its error is measured once.
+  let source: TeacherSource | null = null;
+  let topKReport: TopKError | null = null;
+  const getSource = async (): Promise<TeacherSource> => {
+    if (source) return source;
+    const full = await getTeacherCache();
+    if (context.teacherTopK === undefined) return (source = full);
+    const approx = TopKTeacherCache.fromFull(full, context.teacherTopK);
+    topKReport = topKError(full, approx);
+    log(
+      `teacher cache: top-${approx.k} keeps ${(approx.byteLength / 2 ** 20).toFixed(0)} MiB of ${
+        (full.logProbs.byteLength / 2 ** 20).toFixed(0)
+      }; KL(full ‖ top-K) mean ${topKReport.meanKl.toExponential(3)} max ${
+        topKReport.maxKl.toExponential(3)
+      } nats, mass outside the K ${topKReport.meanOutsideMass.toFixed(4)}`,
+    );
+    return (source = approx);
+  };
   // L_ref of one reference checkpoint, stored in the shared cache object (runs are sequential).
-  const getReferenceCache = async (reference: TransformerLM, referenceKey: string): Promise<TeacherCache> => {
-    const cache = await getTeacherCache();
-    const key = hashText(stableStringify({ target: target.key, reference: referenceKey, ...common }));
+  const getReferenceCache = async (reference: TransformerLM, referenceKey: string): Promise<TeacherSource> => {
+    const cache = await getSource();
+    const key = hashText(
+      stableStringify({ target: target.key, reference: referenceKey, teacherTopK: context.teacherTopK, ...common }),
+    );
     const path = `${cacheDir}/reference-loss-${key}.safetensors`;
     const values = await loadCachedArray(path, key, cache.positions, log);
     if (values) {
@@ -479,6 +518,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
       k: profile.k,
       // Cached teacher outputs can differ from per-step ones in the last float bits.
       teacherCache: useTeacherCache ? true : undefined,
+      teacherTopK: context.teacherTopK,
     };
     return runStage(cacheDir, name, inputs, async (dir) => {
       const model = await cloneModel(init.model);
@@ -581,7 +621,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
           kind: "kd",
           teacher: target.model,
           divergence: "fkl",
-          cache: useTeacherCache ? await getTeacherCache() : undefined,
+          cache: useTeacherCache ? await getSource() : undefined,
         }),
         { target: target.key },
         pretrainDraft,
@@ -722,6 +762,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
         `batch ${authorsBatch} (= ${profile.distill.batchSize} / k), ${referenceSteps} steps per reference epoch`,
       "equal-data": `batch ${profile.distill.batchSize}, ${referenceSteps} steps per epoch`,
     },
+    teacherTopK: topKReport,
     // Checkpoint folders of the timed drafts, which the benchmark decodes.
     headline,
     stages: stageRecords,

@@ -107,8 +107,8 @@ function fraction(percent: number): number {
 
 /**
  * Summarises the seed results of one task and pair into one row per budget and protocol.
- * `budgetLabel` names the fixed budget (for example `3-epoch`); the paper's columns are filled
- * when it is `3-epoch` or for the optimal-epoch budget.
+ * `budgetLabel` names the fixed budget, for example `3-epoch`. The paper reports 3-epoch and
+ * optimal-epoch budgets, so a fixed budget with another label gets no paper columns.
  */
 export function summariseCells(
   results: SeedResult[],
@@ -183,7 +183,7 @@ export function pooledOverSeeds(results: SeedResult[]): number {
 const pct = (x: number | null, digits = 2) => (x === null ? "—" : (100 * x).toFixed(digits));
 const signed = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(2)}`;
 
-/** The cell rows formatted for reading: percentages with intervals and the verdict. */
+/** Formats cell rows for reading: percentages with intervals, and the verdict. */
 export function displayRows(rows: Table1Row[]): Row[] {
   return rows.map((r) => ({
     task: r.task,
