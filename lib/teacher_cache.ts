@@ -20,8 +20,8 @@ export function lossPositions(example: TokenExample): { start: number; end: numb
 }
 
 /**
- * What distillation reads from a cache: the teacher's log-probs and, for AdaSPEC, L_ref, for a
- * padded batch of the training examples.
+ * The cached inputs of a distillation step: the teacher's log-probs and, for AdaSPEC, L_ref, for
+ * a padded batch of the training examples.
  */
 export interface TeacherSource {
   readonly examples: TokenExample[];
@@ -165,9 +165,9 @@ export class TopKTeacherCache implements TeacherSource {
       tf.dispose([input, top.values, top.indices]);
     }
     for (let p = 0; p < n; p++) {
-      let kept = 0;
-      for (let j = 0; j < k; j++) kept += Math.exp(values[p * k + j]);
-      rest[p] = k === v ? -Infinity : Math.log(Math.max(1 - kept, 1e-30) / (v - k));
+      let keptMass = 0;
+      for (let j = 0; j < k; j++) keptMass += Math.exp(values[p * k + j]);
+      rest[p] = k === v ? -Infinity : Math.log(Math.max(1 - keptMass, 1e-30) / (v - k));
     }
     return new TopKTeacherCache(cache.examples, v, k, ids, values, rest, cache.referenceLoss);
   }
@@ -212,14 +212,14 @@ export interface TopKError {
 /** Measures the approximation error of `approx` against the full cache it came from. */
 export function topKError(full: TeacherCache, approx: TopKTeacherCache): TopKError {
   const v = full.vocabSize, k = approx.k;
-  const kept = new Uint8Array(v);
+  const inTopK = new Uint8Array(v);
   let sumKl = 0, maxKl = 0, sumOutside = 0;
   for (let p = 0; p < full.positions; p++) {
-    kept.fill(0);
-    for (let j = 0; j < k; j++) kept[approx.ids[p * k + j]] = 1;
+    inTopK.fill(0);
+    for (let j = 0; j < k; j++) inTopK[approx.ids[p * k + j]] = 1;
     let kl = 0, outside = 0;
     for (let i = 0; i < v; i++) {
-      if (kept[i]) continue;
+      if (inTopK[i]) continue;
       const logP = full.logProbs[p * v + i];
       const prob = Math.exp(logP);
       outside += prob;
