@@ -31,9 +31,9 @@ export interface TeacherSource {
   /** Start of each example's positions, with the total at the end. */
   readonly offsets: Int32Array;
   referenceLoss: Float32Array | null;
-  /** Teacher log-probs for the examples `indices` padded to `length`, as [rows · length × vocabSize]. */
+  /** Returns the teacher log-probs for the examples `indices` padded to `length`, as [rows · length × vocabSize]. */
   teacherBatch(indices: number[], length: number): Float32Array;
-  /** L_ref for a padded batch as [rows · length], zero where there is no loss. */
+  /** Returns L_ref for a padded batch as [rows · length], zero where there is no loss. */
   referenceBatch(indices: number[], length: number): Float32Array;
 }
 
@@ -109,6 +109,13 @@ export class TeacherCache implements TeacherSource {
   }
 }
 
+/** Rejects a top-K that is not an integer from 1 to `vocabSize`; `name` labels the value in the message. */
+export function validateTopK(k: number, vocabSize: number, name = "top-K"): void {
+  if (!Number.isInteger(k) || k < 1 || k > vocabSize) {
+    throw new Error(`invalid ${name} ${k}: use an integer from 1 to the vocabulary size ${vocabSize}`);
+  }
+}
+
 /**
  * A teacher cache that keeps, per position, the K largest log-probs with their token ids, and
  * spreads the remaining probability mass evenly over the other V − K tokens. It needs
@@ -131,9 +138,7 @@ export class TopKTeacherCache implements TeacherSource {
     readonly rest: Float32Array,
     public referenceLoss: Float32Array | null = null,
   ) {
-    if (!Number.isInteger(k) || k < 1 || k > vocabSize) {
-      throw new Error(`invalid top-K ${k}: use an integer from 1 to the vocabulary size ${vocabSize}`);
-    }
+    validateTopK(k, vocabSize);
     this.offsets = lossOffsets(examples);
     this.positions = this.offsets[examples.length];
     if (ids.length !== this.positions * k || values.length !== ids.length || rest.length !== this.positions) {
@@ -147,9 +152,7 @@ export class TopKTeacherCache implements TeacherSource {
    */
   static fromFull(cache: TeacherCache, k: number): TopKTeacherCache {
     const v = cache.vocabSize;
-    if (!Number.isInteger(k) || k < 1 || k > v) {
-      throw new Error(`invalid top-K ${k}: use an integer from 1 to the vocabulary size ${v}`);
-    }
+    validateTopK(k, v);
     const n = cache.positions;
     const ids = new Int32Array(n * k);
     const values = new Float32Array(n * k);

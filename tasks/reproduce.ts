@@ -97,7 +97,7 @@ async function main(): Promise<number> {
     if (values["teacher-top-k"] !== undefined) {
       teacherTopK = Number(values["teacher-top-k"]);
       if (!Number.isInteger(teacherTopK) || teacherTopK < 1) {
-        throw new Error(`--teacher-top-k ${values["teacher-top-k"]} is not a positive integer`);
+        throw new Error(`invalid --teacher-top-k ${values["teacher-top-k"]}: use a positive integer`);
       }
     }
     parseList("only", values.only, EXPERIMENTS);

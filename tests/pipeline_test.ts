@@ -244,7 +244,8 @@ Deno.test("smoke pipeline distils from a top-K teacher cache and reports its err
   assert.equal(config.teacherTopK.k, 8);
   assert.ok(config.teacherTopK.meanKl > 0, "dropping tokens loses information");
   assert.ok(config.teacherTopK.maxKl >= config.teacherTopK.meanKl);
-  assert.ok(config.teacherTopK.meanOutsideMass > 0 && config.teacherTopK.meanOutsideMass < 1);
+  assert.ok(config.teacherTopK.meanOutsideMass > 0, "some mass lies outside the K");
+  assert.ok(config.teacherTopK.meanOutsideMass < 1, "the K keep some mass");
   assert.ok(lines.some((l) => /^teacher cache: top-8 keeps/.test(l)), lines.join("\n"));
   await assert.rejects(
     runTable1({ profile, dataDir: dataDir(), outDir, cacheDir, teacherTopK: 0 }),

@@ -27,7 +27,7 @@ import type { Objective } from "../objective.ts";
 import { getProfile, type ModelShape, type Profile, type StageBudget } from "../profiles.ts";
 import { runStage, saveEpochCheckpoint, type StageResult } from "../stage.ts";
 import { distinctNgramRatio, evaluateDrafts, type EvaluationResult } from "../evaluate.ts";
-import { exactAcceptanceAll } from "../exact_alpha.ts";
+import { type AcceptanceCounts, exactAcceptanceAll } from "../exact_alpha.ts";
 import { greedyDecodeBatch } from "../batch_decode.ts";
 import { loadModel } from "../checkpoint.ts";
 import { hashText, Rng, stableStringify } from "../rng.ts";
@@ -42,6 +42,7 @@ import {
   type TopKError,
   topKError,
   TopKTeacherCache,
+  validateTopK,
 } from "../teacher_cache.ts";
 import { readJsonFile, writeJsonLines, writeTextAtomic } from "../fs.ts";
 import { overlaidHistogramSvg } from "../report.ts";
@@ -178,7 +179,9 @@ export function validateProfile(profile: Profile): void {
 /** Returns the epoch with the highest α, the earliest on ties. */
 export function bestEpoch(epochs: number[], alphas: number[]): number {
   let best = 0;
-  for (let i = 1; i < epochs.length; i++) if (alphas[i] > alphas[best]) best = i;
+  for (let i = 1; i < epochs.length; i++) {
+    if (alphas[i] > alphas[best]) best = i;
+  }
   return epochs[best];
 }
 
@@ -213,9 +216,7 @@ export async function runTable1(options: Table1Options = {}): Promise<Table1Resu
     throw new Error(`unknown pair ${badPairs.join(", ") || "(none given)"}: use one or more of ${PAIRS.join(", ")}`);
   }
   const topK = options.teacherTopK;
-  if (topK !== undefined && (!Number.isInteger(topK) || topK < 1 || topK > profile.vocabSize)) {
-    throw new Error(`invalid teacher top-K ${topK}: use an integer from 1 to the vocabulary size ${profile.vocabSize}`);
-  }
+  if (topK !== undefined) validateTopK(topK, profile.vocabSize, "teacher top-K");
   if (topK !== undefined && options.teacherCache === false) {
     throw new Error("a teacher top-K needs the teacher cache: drop one of the two options");
   }
@@ -579,14 +580,21 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
       note(pretrainDraft);
       draftParameters = pretrainDraft.model.parameterCount;
       const results: SeedResult[] = [];
+      // Test counts per checkpoint folder: both budgets often select the same checkpoint.
+      const countsByCheckpoint = new Map<string, AcceptanceCounts[]>();
       const record = (
         budget: BudgetName,
         method: SeedResult["method"],
         epoch: number,
         validation: number | null,
         model: TransformerLM,
+        checkpoint: string,
       ) => {
-        const counts = exactAcceptanceAll(model, testPrompts, testContinuations, alphaOptions);
+        let counts = countsByCheckpoint.get(checkpoint);
+        if (!counts) {
+          counts = exactAcceptanceAll(model, testPrompts, testContinuations, alphaOptions);
+          countsByCheckpoint.set(checkpoint, counts);
+        }
         const result: SeedResult = {
           task,
           pair,
@@ -606,7 +614,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
         );
       };
       for (const budget of ["fixed", "optimal-epoch"] as const) {
-        record(budget, "pretrained", 0, null, pretrainDraft.model);
+        record(budget, "pretrained", 0, null, pretrainDraft.model, pretrainDraft.dir);
       }
 
       // The reference: DistillSpec, trained once to the largest epoch of the grid.
@@ -636,7 +644,8 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
       }
       for (const budget of ["fixed", "optimal-epoch"] as const) {
         const epoch = referenceEpochs[budget];
-        record(budget, "distillspec", epoch, referenceChoice.alphas[epoch], referenceModels.get(epoch)!);
+        const model = referenceModels.get(epoch)!;
+        record(budget, "distillspec", epoch, referenceChoice.alphas[epoch], model, `${reference.dir}/epoch-${epoch}`);
       }
 
       // AdaSPEC against each selected reference checkpoint, under both protocols. The fixed budget
@@ -646,7 +655,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
       const headlineSeed = seedIndex === 0 && pair === context.pairs[0];
       const keepFixed = async (draft: StageResult, protocol: ProtocolName, validation: number | null) => {
         const fixed = await loadEpoch(draft, fixedEpochs);
-        record("fixed", protocol, fixedEpochs, validation, fixed);
+        record("fixed", protocol, fixedEpochs, validation, fixed, `${draft.dir}/epoch-${fixedEpochs}`);
         if (!headlineSeed) return fixed.dispose();
         timedDrafts.push({ name: METHOD_NAMES[protocol], model: fixed });
         headline[METHOD_NAMES[protocol]] = `${draft.dir}/epoch-${fixedEpochs}`;
@@ -687,7 +696,7 @@ async function runTask(task: TaskName, context: RunContext): Promise<TaskRun> {
           }
           const choice = await chooseEpoch(draft, `${tag} ${METHOD_NAMES[protocol]}`);
           const model = await loadEpoch(draft, choice.best);
-          record(budget, protocol, choice.best, choice.alphas[choice.best], model);
+          record(budget, protocol, choice.best, choice.alphas[choice.best], model, `${draft.dir}/epoch-${choice.best}`);
           model.dispose();
           if (sameReference) await keepFixed(draft, protocol, choice.alphas[fixedEpochs]);
         }
@@ -852,7 +861,7 @@ function renderReport(profile: Profile, backend: BackendInfo, runs: TaskRun[], s
     "",
     `## Table 1: acceptance rate α (%), greedy speculative decoding, γ = ${profile.gamma}`,
     "",
-    `AdaSPEC won ${counts.won}, lost ${counts.lost} and tied ${counts.tied} of ${rows.length} cells. A cell is won or lost only when both the 95 % t-interval of the per-seed differences (${profile.seeds.length} seeds) and the paired bootstrap interval over test prompts (counts pooled over seeds) exclude zero on the same side; otherwise it is tied.`,
+    `AdaSPEC won ${counts.won}, lost ${counts.lost} and tied ${counts.tied} of ${rows.length} cells. Each cell has two 95 % intervals for the difference: a t-interval over the per-seed differences (${profile.seeds.length} seeds) and a paired bootstrap over test prompts (counts pooled over seeds). A cell is won or lost only when both exclude zero on the same side, and tied otherwise.`,
     "",
     renderTable(rows).markdown,
     `Pairs: both gaps distil from the same target per task; the paper's large gap is ${

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { meanInterval, pairedBootstrap, pooledAlpha, type PromptCounts } from "../stats.ts";
+import { meanInterval, pairedBootstrap, type PromptCounts } from "../stats.ts";
 import { type Row, toCsv, toLatex, toMarkdown } from "../report.ts";
 import { PAPER_TABLE1 } from "../paper.ts";
 
@@ -107,8 +107,8 @@ function fraction(percent: number): number {
 
 /**
  * Summarises the seed results of one task and pair into one row per budget and protocol.
- * `budgetLabel` names the fixed budget, for example `3-epoch`. The paper reports 3-epoch and
- * optimal-epoch budgets, so a fixed budget with another label gets no paper columns.
+ * `budgetLabel` names the fixed budget, for example `3-epoch`. The AdaSPEC paper's Table 1 has
+ * only 3-epoch and optimal-epoch columns, so a fixed budget with another label gets no paper values.
  */
 export function summariseCells(
   results: SeedResult[],
@@ -173,11 +173,6 @@ export function summariseCells(
     }
   }
   return rows;
-}
-
-/** Pooled α of one draft over seeds (for logs). */
-export function pooledOverSeeds(results: SeedResult[]): number {
-  return pooledAlpha(sumOverSeeds(results));
 }
 
 const pct = (x: number | null, digits = 2) => (x === null ? "—" : (100 * x).toFixed(digits));
